@@ -1,0 +1,58 @@
+// Bundles the three parts of fernb:
+//   extension host  extension/extension.ts   → dist/extension.js   (cjs, `vscode` external)
+//   kernel process  kernel/main.ts           → dist/kernel.js      (node, npm packages external)
+//   webview         extension/renderers/*.ts → dist/renderers/*.js (browser ESM, self-contained)
+// Usage: node esbuild.mjs [--watch] [--minify]
+import * as esbuild from "esbuild";
+import { readdirSync } from "node:fs";
+
+const watch = process.argv.includes("--watch");
+const minify = process.argv.includes("--minify");
+
+const renderers = readdirSync("extension/renderers")
+  .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts") && !f.startsWith("_"))
+  .map((f) => `extension/renderers/${f}`);
+
+/** @type {esbuild.BuildOptions[]} */
+const builds = [
+  {
+    entryPoints: { extension: "extension/extension.ts" },
+    outdir: "dist",
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    external: ["vscode"],
+    sourcemap: true,
+  },
+  {
+    entryPoints: { kernel: "kernel/main.ts" },
+    outdir: "dist",
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    // tslab, TensorFlow.js and sharp load native code and data files from their own folders.
+    packages: "external",
+    sourcemap: true,
+  },
+  {
+    entryPoints: renderers,
+    outdir: "dist/renderers",
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    target: "es2022",
+    minify: true,
+    sourcemap: false,
+    define: { "process.env.NODE_ENV": '"production"' },
+  },
+].map((b) => ({ ...b, minify: b.minify || minify, logLevel: "warning" }));
+
+if (watch) {
+  for (const b of builds) (await esbuild.context(b)).watch();
+  console.log("esbuild: watching…");
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  console.log(`esbuild: built extension, kernel and ${renderers.length} renderer(s) into dist/`);
+}

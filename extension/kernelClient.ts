@@ -1,0 +1,248 @@
+/**
+ * Starts and talks to one kernel process (kernel/main.ts). Free of the `vscode` API so the
+ * headless runner and the unit tests drive the very same client against a real kernel process.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
+import {
+  parseFromKernel,
+  PROTOCOL_VERSION,
+  type CellError,
+  type FromKernel,
+  type OutputItem,
+  type ToKernel,
+} from "../kernel/protocol";
+
+export interface KernelClientOptions {
+  /** The bundled kernel entry (dist/kernel.js). */
+  kernelPath: string;
+  /** Working folder of the kernel: cells import packages and open files relative to it. */
+  cwd: string;
+  /** Node.js executable; default: the one running this process. */
+  nodePath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for the kernel's `ready` message. */
+  startTimeoutMs?: number;
+}
+
+/** Receives what a running cell produces, as it happens. */
+export interface ExecutionObserver {
+  onStream(name: "stdout" | "stderr", text: string): void;
+  onDisplay(displayId: string, update: boolean, items: OutputItem[]): void;
+}
+
+export interface ExecutionOutcome {
+  ok: boolean;
+  error?: CellError;
+  interrupted?: boolean;
+  /** The kernel process died or was restarted while this cell ran: its state is gone. */
+  kernelLost?: boolean;
+}
+
+interface Pending {
+  observer: ExecutionObserver;
+  resolve: (outcome: ExecutionOutcome) => void;
+}
+
+export const KERNEL_NOT_RESPONDING =
+  "The cell did not stop after the interrupt: it is blocking the kernel (a synchronous loop never yields). " +
+  "Restart the kernel to stop it (command 'fernb: Restart FER Kernel' or the notebook toolbar). " +
+  "Variables of this notebook will be lost.";
+
+/**
+ * Events: `exit` (description: string) when the process ends, `log` (text) for kernel output
+ * that belongs to no running cell.
+ */
+export class KernelClient extends EventEmitter {
+  private child: ChildProcess | undefined;
+  private starting: Promise<void> | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+  /** Set when an interrupt did not stop the running cell; cleared by a restart. */
+  private unresponsive = false;
+  private stopping = false;
+
+  constructor(private readonly options: KernelClientOptions) {
+    super();
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts the process if it is not running; resolves when it is ready for cells. */
+  start(): Promise<void> {
+    if (this.running && this.starting) return this.starting;
+    this.unresponsive = false;
+    this.stopping = false;
+    const child = fork(this.options.kernelPath, [], {
+      cwd: this.options.cwd,
+      execPath: this.options.nodePath || process.execPath,
+      env: { ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: "1" },
+      // Not the parent's flags (a debugger port, a TypeScript loader): the kernel is plain Node.
+      execArgv: [],
+      serialization: "advanced",
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
+    this.child = child;
+    let stderrTail = "";
+    const raw = (name: "stdout" | "stderr") => (chunk: Buffer) => {
+      // Writes that bypass the kernel's stream capture (native code, early start-up failures).
+      const text = chunk.toString("utf8");
+      if (name === "stderr") stderrTail = (stderrTail + text).slice(-4000);
+      const current = this.currentPending();
+      if (current) current.observer.onStream(name, text);
+      else this.emit("log", text);
+    };
+    child.stdout!.on("data", raw("stdout"));
+    child.stderr!.on("data", raw("stderr"));
+
+    this.starting = new Promise<void>((resolve, reject) => {
+      const timeout = setTimeout(() => {
+        reject(new Error(`The FER kernel did not start within ${(this.options.startTimeoutMs ?? 60000) / 1000} s.${stderrTail ? `\n${stderrTail}` : ""}`));
+        child.kill("SIGKILL");
+      }, this.options.startTimeoutMs ?? 60000);
+      child.on("message", (raw) => {
+        const message = parseFromKernel(raw);
+        if (!message) {
+          this.emit("log", `fernb: ignored a malformed message from the kernel: ${JSON.stringify(raw)?.slice(0, 200)}\n`);
+          return;
+        }
+        if (message.type === "ready") {
+          clearTimeout(timeout);
+          if (message.protocol !== PROTOCOL_VERSION) {
+            reject(new Error(`The kernel speaks protocol ${message.protocol}, the extension ${PROTOCOL_VERSION}: rebuild fernb (npm run build).`));
+            child.kill("SIGKILL");
+          } else resolve();
+          return;
+        }
+        this.onMessage(message);
+      });
+      child.on("error", (e) => {
+        clearTimeout(timeout);
+        reject(new Error(`The FER kernel could not be started with ${this.options.nodePath || process.execPath}: ${e.message}`));
+      });
+      child.on("exit", (code, signal) => {
+        clearTimeout(timeout);
+        const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+        const why = this.stopping ? "The kernel was restarted" : `The FER kernel process stopped unexpectedly (${how})`;
+        reject(new Error(`${why} before it was ready.${stderrTail ? `\n${stderrTail}` : ""}`));
+        if (this.child === child) this.child = undefined;
+        this.failPending(
+          this.stopping
+            ? { name: "KernelRestarted", message: "The kernel was restarted while this cell ran; its variables are gone.", stack: "" }
+            : {
+                name: "KernelCrashed",
+                message: `${why} while this cell was running. Its variables are gone; the next run starts a fresh kernel.${stderrTail ? `\nLast kernel error output:\n${stderrTail.trim()}` : ""}`,
+                stack: "",
+              },
+        );
+        this.emit("exit", how);
+      });
+    });
+    return this.starting;
+  }
+
+  /** Runs one cell; resolves when it ends, whatever the way (error, interrupt, crash). */
+  async execute(code: string, cellLabel: string, observer: ExecutionObserver): Promise<ExecutionOutcome> {
+    if (this.unresponsive) {
+      return { ok: false, error: { name: "KernelBusy", message: KERNEL_NOT_RESPONDING, stack: "" } };
+    }
+    await this.start();
+    const executionId = ++this.nextId;
+    return new Promise<ExecutionOutcome>((resolve) => {
+      this.pending.set(executionId, { observer, resolve });
+      this.send({ type: "execute", executionId, cellLabel, code });
+    });
+  }
+
+  /**
+   * Asks the running cell to stop (IPC message, plus SIGINT which breaks synchronous code).
+   * If it has not stopped after `timeoutMs`, its execution ends with KERNEL_NOT_RESPONDING and the
+   * kernel refuses work until restarted. Resolves true if the cell stopped.
+   */
+  async interrupt(timeoutMs = 5000): Promise<boolean> {
+    const current = this.currentEntry();
+    if (!current || !this.child) return true;
+    this.send({ type: "interrupt" });
+    if (process.platform !== "win32") this.child.kill("SIGINT");
+    const stopped = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      const original = current[1].resolve;
+      current[1].resolve = (outcome) => {
+        clearTimeout(timer);
+        original(outcome);
+        resolve(true);
+      };
+    });
+    if (!stopped) {
+      this.unresponsive = true;
+      this.failPending({ name: "KernelBusy", message: KERNEL_NOT_RESPONDING, stack: "" }, false);
+    }
+    return stopped;
+  }
+
+  /** Stops the process (if running) and starts a fresh one. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Stops the process; running cells end with a "kernel restarted" error. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    this.stopping = true;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    if (this.unresponsive || !child.connected) child.kill("SIGKILL");
+    else {
+      this.send({ type: "shutdown" });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+      exited.finally(() => clearTimeout(timer));
+    }
+    await exited;
+    this.child = undefined;
+  }
+
+  private send(message: ToKernel): void {
+    if (this.child?.connected) this.child.send(message);
+  }
+
+  private currentEntry(): [number, Pending] | undefined {
+    const first = this.pending.entries().next();
+    return first.done ? undefined : first.value;
+  }
+
+  private currentPending(): Pending | undefined {
+    return this.currentEntry()?.[1];
+  }
+
+  private onMessage(message: Exclude<FromKernel, { type: "ready" }>): void {
+    const entry = this.pending.get(message.executionId);
+    switch (message.type) {
+      case "stream":
+        if (entry) entry.observer.onStream(message.name, message.text);
+        else this.emit("log", message.text);
+        break;
+      case "display":
+        entry?.observer.onDisplay(message.displayId, message.update, message.items);
+        break;
+      case "result":
+        if (entry) {
+          this.pending.delete(message.executionId);
+          entry.resolve({ ok: message.ok, error: message.error, interrupted: message.interrupted });
+        }
+        break;
+    }
+  }
+
+  private failPending(error: CellError, kernelLost = true): void {
+    const entries = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of entries) p.resolve({ ok: false, error, kernelLost });
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * The `.fernb` file format: pretty-printed JSON that diffs well in git. Free of the `vscode` API
+ * (serializer.ts adapts it) so the headless runner and unit tests use the same code.
+ *
+ * {
+ *   "fernb": 1,
+ *   "metadata": { ... },                                  keys sorted
+ *   "cells": [{
+ *     "kind": "code" | "markdown",
+ *     "language": "typescript",
+ *     "source": ["line 1\n", "line 2"],                  lines, joined on read
+ *     "metadata": { ... },                                only when not empty
+ *     "execution": { "order": 3, "success": true, "startTime": ..., "endTime": ... },
+ *     "outputs": [{ "items": [
+ *        { "mime": "text/plain", "text": ["..."] },      UTF-8 data, as lines
+ *        { "mime": "image/png", "base64": "..." }         other bytes
+ *     ], "metadata": { ... } }]
+ *   }]
+ * }
+ *
+ * Writing the same notebook twice gives byte-identical files; reading then writing a file in this
+ * canonical form gives it back unchanged.
+ */
+
+export const FORMAT_VERSION = 1;
+
+export interface NotebookOutputItem {
+  mime: string;
+  data: Uint8Array;
+}
+
+export interface NotebookOutput {
+  items: NotebookOutputItem[];
+  metadata?: Record<string, unknown>;
+}
+
+export interface CellExecution {
+  order?: number;
+  success?: boolean;
+  startTime?: number;
+  endTime?: number;
+}
+
+export interface NotebookCell {
+  kind: "code" | "markdown";
+  language: string;
+  source: string;
+  metadata?: Record<string, unknown>;
+  execution?: CellExecution;
+  outputs?: NotebookOutput[];
+}
+
+export interface Notebook {
+  metadata: Record<string, unknown>;
+  cells: NotebookCell[];
+}
+
+/** A file that is not a readable fernb notebook; the message is meant for the user. */
+export class NotebookFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotebookFormatError";
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** Keeps a byte-order mark, so output bytes survive the text round trip exactly. */
+const utf8Exact = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+function splitLines(text: string): string[] {
+  const lines = text.split(/(?<=\n)/);
+  return lines.length === 1 && lines[0] === "" ? [] : lines;
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+function isEmpty(o: Record<string, unknown> | undefined): boolean {
+  return !o || Object.keys(o).length === 0;
+}
+
+function encodeItem(item: NotebookOutputItem): Record<string, unknown> {
+  let text: string | undefined;
+  try {
+    text = utf8Exact.decode(item.data);
+  } catch {
+    text = undefined;
+  }
+  // Text that re-encodes to the same bytes is stored readably; anything else as base64.
+  if (text !== undefined && !text.includes("\u0000")) return { mime: item.mime, text: splitLines(text) };
+  return { mime: item.mime, base64: Buffer.from(item.data).toString("base64") };
+}
+
+/** Serialises a notebook to its canonical bytes. */
+export function serializeNotebook(notebook: Notebook): Uint8Array {
+  const cells = notebook.cells.map((cell) => {
+    const out: Record<string, unknown> = { kind: cell.kind, language: cell.language, source: splitLines(cell.source) };
+    if (!isEmpty(cell.metadata)) out.metadata = sortKeys(cell.metadata);
+    if (cell.execution && Object.values(cell.execution).some((v) => v !== undefined)) {
+      const { order, success, startTime, endTime } = cell.execution;
+      out.execution = sortKeys({ order, success, startTime, endTime });
+    }
+    if (cell.outputs && cell.outputs.length > 0) {
+      out.outputs = cell.outputs.map((o) => {
+        const output: Record<string, unknown> = { items: o.items.map(encodeItem) };
+        if (!isEmpty(o.metadata)) output.metadata = sortKeys(o.metadata);
+        return output;
+      });
+    }
+    return out;
+  });
+  const doc = { fernb: FORMAT_VERSION, metadata: sortKeys(notebook.metadata ?? {}), cells };
+  return encoder.encode(JSON.stringify(doc, null, 2) + "\n");
+}
+
+/** Line and column of a character offset, for error messages. */
+function position(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - before.lastIndexOf("\n");
+  return `line ${line}, column ${column}`;
+}
+
+function describeJsonError(text: string, error: Error): string {
+  const at = /position (\d+)/.exec(error.message);
+  if (at) return `${error.message.replace(/ in JSON at position \d+.*$/, "")} at ${position(text, Number(at[1]))}`;
+  if (/end of JSON input/i.test(error.message)) return `the JSON ends too early at ${position(text, text.length)} (is the file truncated?)`;
+  return error.message;
+}
+
+type Path = string;
+
+function fail(where: Path, what: string): never {
+  throw new NotebookFormatError(`${where} ${what}`);
+}
+
+function asObject(value: unknown, where: Path): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(where, "must be a JSON object");
+  return value as Record<string, unknown>;
+}
+
+function asText(value: unknown, where: Path): string {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value) && value.every((l) => typeof l === "string")) return value.join("");
+  fail(where, "must be a string or an array of strings");
+}
+
+function optionalObject(value: unknown, where: Path): Record<string, unknown> | undefined {
+  return value === undefined ? undefined : asObject(value, where);
+}
+
+function parseItem(value: unknown, where: Path): NotebookOutputItem {
+  const item = asObject(value, where);
+  if (typeof item.mime !== "string" || item.mime === "") fail(`${where}.mime`, "must be a MIME type such as \"text/plain\"");
+  if (item.text !== undefined) return { mime: item.mime, data: encoder.encode(asText(item.text, `${where}.text`)) };
+  if (typeof item.base64 === "string") {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(item.base64)) fail(`${where}.base64`, "is not valid base64");
+    return { mime: item.mime, data: new Uint8Array(Buffer.from(item.base64, "base64")) };
+  }
+  fail(where, "needs \"text\" or \"base64\" data");
+}
+
+function parseCell(value: unknown, where: Path): NotebookCell {
+  const c = asObject(value, where);
+  if (c.kind !== "code" && c.kind !== "markdown") fail(`${where}.kind`, "must be \"code\" or \"markdown\"");
+  const language = c.language === undefined ? (c.kind === "code" ? "typescript" : "markdown") : c.language;
+  if (typeof language !== "string") fail(`${where}.language`, "must be a string");
+  const cell: NotebookCell = { kind: c.kind, language, source: asText(c.source ?? "", `${where}.source`) };
+  const metadata = optionalObject(c.metadata, `${where}.metadata`);
+  if (metadata) cell.metadata = metadata;
+  const execution = optionalObject(c.execution, `${where}.execution`);
+  if (execution) {
+    const e: CellExecution = {};
+    for (const key of ["order", "startTime", "endTime"] as const) {
+      const v = execution[key];
+      if (v !== undefined && typeof v !== "number") fail(`${where}.execution.${key}`, "must be a number");
+      if (v !== undefined) e[key] = v as number;
+    }
+    if (execution.success !== undefined && typeof execution.success !== "boolean") fail(`${where}.execution.success`, "must be true or false");
+    if (execution.success !== undefined) e.success = execution.success as boolean;
+    cell.execution = e;
+  }
+  if (c.outputs !== undefined) {
+    if (!Array.isArray(c.outputs)) fail(`${where}.outputs`, "must be an array");
+    cell.outputs = c.outputs.map((o, k) => {
+      const ow = `${where}.outputs[${k}]`;
+      const output = asObject(o, ow);
+      if (!Array.isArray(output.items)) fail(`${ow}.items`, "must be an array");
+      const parsed: NotebookOutput = { items: output.items.map((it, n) => parseItem(it, `${ow}.items[${n}]`)) };
+      const om = optionalObject(output.metadata, `${ow}.metadata`);
+      if (om) parsed.metadata = om;
+      return parsed;
+    });
+  }
+  return cell;
+}
+
+/**
+ * Reads a `.fernb` file. An empty file is an empty notebook. Anything unreadable throws a
+ * NotebookFormatError whose message says what is wrong and where.
+ */
+export function parseNotebook(bytes: Uint8Array, fileName = "This file"): Notebook {
+  const prefix = `${fileName} is not a valid fernb notebook:`;
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new NotebookFormatError(`${prefix} it is not UTF-8 text. The file was left unchanged.`);
+  }
+  if (text.trim() === "") return { metadata: {}, cells: [] };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new NotebookFormatError(`${prefix} ${describeJsonError(text, e as Error)}. The file was left unchanged.`);
+  }
+  try {
+    const doc = asObject(json, "the document");
+    if (doc.fernb === undefined) fail("the document", "has no \"fernb\" version field");
+    if (typeof doc.fernb !== "number") fail("\"fernb\"", "must be a version number");
+    if (doc.fernb > FORMAT_VERSION) {
+      fail("\"fernb\"", `is version ${doc.fernb}, written by a newer fernb; this one reads version ${FORMAT_VERSION}`);
+    }
+    if (!Array.isArray(doc.cells)) fail("\"cells\"", "must be an array");
+    return {
+      metadata: optionalObject(doc.metadata, "\"metadata\"") ?? {},
+      cells: doc.cells.map((c, i) => parseCell(c, `cells[${i}]`)),
+    };
+  } catch (e) {
+    if (e instanceof NotebookFormatError) throw new NotebookFormatError(`${prefix} ${e.message}. The file was left unchanged.`);
+    throw e;
+  }
+}

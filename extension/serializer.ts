@@ -1,0 +1,65 @@
+/** Adapts the `.fernb` format (notebookFormat.ts) to VS Code's NotebookSerializer. */
+import * as vscode from "vscode";
+import { parseNotebook, serializeNotebook, type Notebook, type NotebookCell } from "./notebookFormat";
+
+export const NOTEBOOK_TYPE = "fernb";
+
+function toCellData(cell: NotebookCell): vscode.NotebookCellData {
+  const kind = cell.kind === "code" ? vscode.NotebookCellKind.Code : vscode.NotebookCellKind.Markup;
+  const data = new vscode.NotebookCellData(kind, cell.source, cell.language);
+  if (cell.metadata) data.metadata = cell.metadata;
+  if (cell.outputs) {
+    data.outputs = cell.outputs.map(
+      (o) => new vscode.NotebookCellOutput(o.items.map((i) => new vscode.NotebookCellOutputItem(i.data, i.mime)), o.metadata),
+    );
+  }
+  if (cell.execution) {
+    const { order, success, startTime, endTime } = cell.execution;
+    data.executionSummary = {
+      executionOrder: order,
+      success,
+      timing: startTime !== undefined && endTime !== undefined ? { startTime, endTime } : undefined,
+    };
+  }
+  return data;
+}
+
+function fromCellData(cell: vscode.NotebookCellData): NotebookCell {
+  const out: NotebookCell = {
+    kind: cell.kind === vscode.NotebookCellKind.Code ? "code" : "markdown",
+    language: cell.languageId,
+    source: cell.value,
+  };
+  if (cell.metadata && Object.keys(cell.metadata).length > 0) out.metadata = cell.metadata;
+  if (cell.outputs && cell.outputs.length > 0) {
+    out.outputs = cell.outputs.map((o) => ({
+      items: o.items.map((i) => ({ mime: i.mime, data: i.data })),
+      metadata: o.metadata,
+    }));
+  }
+  const summary = cell.executionSummary;
+  if (summary && (summary.executionOrder !== undefined || summary.success !== undefined)) {
+    out.execution = {
+      order: summary.executionOrder,
+      success: summary.success,
+      startTime: summary.timing?.startTime,
+      endTime: summary.timing?.endTime,
+    };
+  }
+  return out;
+}
+
+export class FernbSerializer implements vscode.NotebookSerializer {
+  deserializeNotebook(content: Uint8Array): vscode.NotebookData {
+    // A NotebookFormatError propagates: VS Code shows its message and opens nothing, so the file
+    // on disk can never be overwritten by an empty notebook.
+    const notebook: Notebook = parseNotebook(content, "This .fernb file");
+    const data = new vscode.NotebookData(notebook.cells.map(toCellData));
+    data.metadata = notebook.metadata;
+    return data;
+  }
+
+  serializeNotebook(data: vscode.NotebookData): Uint8Array {
+    return serializeNotebook({ metadata: data.metadata ?? {}, cells: data.cells.map(fromCellData) });
+  }
+}

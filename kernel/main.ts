@@ -1,0 +1,97 @@
+/**
+ * The kernel process: one per open notebook, started by the extension with Node's `fork`. It
+ * receives cells over the IPC channel, runs them with CellExecutor, and streams stdout/stderr,
+ * displays and results back as they happen.
+ */
+import { createDisplay, DISPLAY_DECLARATIONS, itemsForValue } from "./display";
+import { CellExecutor } from "./executor";
+import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
+import { parseToKernel, PROTOCOL_VERSION, type ExecuteRequest, type FromKernel } from "./protocol";
+
+if (!process.send) {
+  process.stderr.write("The fernb kernel must be started by the fernb extension or `fernb run` (it needs an IPC channel).\n");
+  process.exit(2);
+}
+
+function send(message: FromKernel): void {
+  if (process.connected) process.send!(message);
+}
+
+/** The execution that output belongs to: the running cell, or the last one for late output. */
+let currentExecution = 0;
+
+function captureStream(stream: NodeJS.WriteStream, name: "stdout" | "stderr"): void {
+  const decoder = new TextDecoder();
+  stream.write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean => {
+    const text = typeof chunk === "string" ? chunk : decoder.decode(chunk);
+    send({ type: "stream", executionId: currentExecution, name, text });
+    const done = typeof encoding === "function" ? encoding : callback;
+    if (typeof done === "function") process.nextTick(done as () => void);
+    return true;
+  }) as typeof stream.write;
+}
+captureStream(process.stdout, "stdout");
+captureStream(process.stderr, "stderr");
+
+const display = createDisplay((displayId, update, items) =>
+  send({ type: "display", executionId: currentExecution, displayId, update, items }),
+);
+let executor: CellExecutor | undefined;
+const kernel = createKernelApi(() => executor?.signal);
+executor = new CellExecutor({
+  rootDir: process.cwd(),
+  preludeDeclarations: DISPLAY_DECLARATIONS + KERNEL_DECLARATIONS,
+  preludeValues: { display, kernel },
+});
+
+// Errors from code still running after its cell ended must not kill the kernel and its state.
+process.on("uncaughtException", (e) => {
+  process.stderr.write(`Uncaught exception from background code:\n${executor!.runtimeError(e).stack}\n`);
+});
+process.on("unhandledRejection", (e) => {
+  process.stderr.write(`Unhandled promise rejection from background code:\n${executor!.runtimeError(e).stack || String(e)}\n`);
+});
+// SIGINT breaks synchronous cell code (vm breakOnSigint); otherwise it interrupts cooperatively.
+process.on("SIGINT", () => executor!.interrupt());
+process.on("disconnect", () => process.exit(0));
+
+const queue: ExecuteRequest[] = [];
+let running = false;
+
+async function drain(): Promise<void> {
+  if (running) return;
+  running = true;
+  while (queue.length > 0) {
+    const request = queue.shift()!;
+    currentExecution = request.executionId;
+    const outcome = await executor!.execute(request.code, request.cellLabel);
+    if (outcome.hasValue) {
+      send({ type: "display", executionId: request.executionId, displayId: `result-${request.executionId}`, update: false, items: itemsForValue(outcome.value) });
+    }
+    send({ type: "result", executionId: request.executionId, ok: outcome.ok, error: outcome.error, interrupted: outcome.interrupted });
+  }
+  running = false;
+}
+
+process.on("message", (raw) => {
+  const message = parseToKernel(raw);
+  if (!message) {
+    process.stderr.write(`fernb kernel: ignored a malformed message: ${JSON.stringify(raw)?.slice(0, 200)}\n`);
+    return;
+  }
+  switch (message.type) {
+    case "execute":
+      queue.push(message);
+      void drain();
+      break;
+    case "interrupt":
+      queue.length = 0;
+      executor!.interrupt();
+      break;
+    case "shutdown":
+      executor!.close();
+      process.exit(0);
+  }
+});
+
+send({ type: "ready", protocol: PROTOCOL_VERSION, pid: process.pid, node: process.version });
