@@ -1,0 +1,121 @@
+/**
+ * ResNet-18 for face images: BasicBlock ×[2,2,2,2] with widths 64-128-256-512, batch norm, ReLU,
+ * global average pooling and a 7-way softmax, built with tf.layers so it saves in the standard
+ * TensorFlow.js format. Layer names follow torchvision's (dots → underscores) so ImageNet weights
+ * map onto it by name.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { EMOTIONS } from "./labels";
+import { Rng } from "./rng";
+
+/**
+ * The first layers, which set the cost of every later layer (feature maps shrink by 4 in the
+ * ImageNet stem, by 2 in "stride2", by 1 in "cifar").
+ * - "imagenet": 7×7/2 conv + 3×3/2 max-pool (torchvision's; needed for ImageNet weight import)
+ * - "stride2":  3×3/2 conv, no pool
+ * - "cifar":    3×3/1 conv, no pool (full resolution: 16× the ImageNet stem's compute)
+ */
+export type Stem = "imagenet" | "stride2" | "cifar";
+
+export interface ResNetConfig {
+  height: number;
+  width: number;
+  channels: 1 | 3;
+  stem: Stem;
+  classes: number;
+  /** Residual stages: blocks per stage and their widths. */
+  blocks: [number, number, number, number];
+  widths: [number, number, number, number];
+  /** Seed for weight initialisation: the same seed gives the same initial weights. */
+  seed: number;
+  /** Batch-norm moving-average momentum, Keras convention (PyTorch's 0.1 is 0.9 here). */
+  bnMomentum: number;
+}
+
+/** The default for 48×48 grayscale faces (FER2013); the README explains the stem choice. */
+export const DEFAULT_RESNET: ResNetConfig = {
+  height: 48,
+  width: 48,
+  channels: 1,
+  stem: "imagenet",
+  classes: EMOTIONS.length,
+  blocks: [2, 2, 2, 2],
+  widths: [64, 128, 256, 512],
+  seed: 42,
+  bnMomentum: 0.9,
+};
+
+/** Name of the layer whose output is the logits (before softmax). */
+export const LOGITS_LAYER = "fc";
+/** Name of the last convolutional stage's output, the default Grad-CAM target. */
+export const LAST_CONV_LAYER = "layer4_1_out";
+
+export function createResNet18(config: Partial<ResNetConfig> = {}): tf.LayersModel {
+  const c: ResNetConfig = { ...DEFAULT_RESNET, ...config };
+  const rng = new Rng(c.seed);
+  const seed = () => rng.nextUint32() % 2147483647;
+  const conv = (filters: number, kernelSize: number, strides: number, name: string) =>
+    tf.layers.conv2d({
+      filters,
+      kernelSize,
+      strides,
+      padding: "same",
+      useBias: false,
+      kernelInitializer: tf.initializers.heNormal({ seed: seed() }),
+      name,
+    });
+  const bn = (name: string, zeroInit = false) =>
+    tf.layers.batchNormalization({
+      momentum: c.bnMomentum,
+      epsilon: 1e-5,
+      gammaInitializer: zeroInit ? "zeros" : "ones",
+      name,
+    });
+  const relu = (name: string) => tf.layers.reLU({ name });
+
+  const input = tf.input({ shape: [c.height, c.width, c.channels], name: "image" });
+  let x: tf.SymbolicTensor;
+  if (c.stem === "imagenet") {
+    x = conv(c.widths[0], 7, 2, "conv1").apply(input) as tf.SymbolicTensor;
+    x = bn("bn1").apply(x) as tf.SymbolicTensor;
+    x = relu("relu").apply(x) as tf.SymbolicTensor;
+    x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same", name: "maxpool" }).apply(x) as tf.SymbolicTensor;
+  } else {
+    x = conv(c.widths[0], 3, c.stem === "stride2" ? 2 : 1, "conv1").apply(input) as tf.SymbolicTensor;
+    x = bn("bn1").apply(x) as tf.SymbolicTensor;
+    x = relu("relu").apply(x) as tf.SymbolicTensor;
+  }
+  let inChannels = c.widths[0];
+  for (let stage = 0; stage < 4; stage++) {
+    for (let block = 0; block < c.blocks[stage]; block++) {
+      const name = `layer${stage + 1}_${block}`;
+      const width = c.widths[stage];
+      const stride = stage > 0 && block === 0 ? 2 : 1;
+      let y = conv(width, 3, stride, `${name}_conv1`).apply(x) as tf.SymbolicTensor;
+      y = bn(`${name}_bn1`).apply(y) as tf.SymbolicTensor;
+      y = relu(`${name}_relu1`).apply(y) as tf.SymbolicTensor;
+      y = conv(width, 3, 1, `${name}_conv2`).apply(y) as tf.SymbolicTensor;
+      // Zero-initialised last BN gamma: each block starts as the identity (Goyal et al. 2017).
+      y = bn(`${name}_bn2`, true).apply(y) as tf.SymbolicTensor;
+      let shortcut = x;
+      if (stride !== 1 || inChannels !== width) {
+        shortcut = conv(width, 1, stride, `${name}_downsample_0`).apply(x) as tf.SymbolicTensor;
+        shortcut = bn(`${name}_downsample_1`).apply(shortcut) as tf.SymbolicTensor;
+      }
+      x = tf.layers.add({ name: `${name}_add` }).apply([y, shortcut]) as tf.SymbolicTensor;
+      x = relu(`${name}_out`).apply(x) as tf.SymbolicTensor;
+      inChannels = width;
+    }
+  }
+  x = tf.layers.globalAveragePooling2d({ name: "avgpool" }).apply(x) as tf.SymbolicTensor;
+  const logits = tf.layers
+    .dense({ units: c.classes, kernelInitializer: tf.initializers.glorotUniform({ seed: seed() }), name: LOGITS_LAYER })
+    .apply(x) as tf.SymbolicTensor;
+  const probs = tf.layers.activation({ activation: "softmax", name: "probs" }).apply(logits) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: probs, name: `resnet18_${c.stem}` });
+}
+
+/** A model sharing `model`'s layers that outputs logits (for training losses and Grad-CAM). */
+export function logitsModel(model: tf.LayersModel): tf.LayersModel {
+  return tf.model({ inputs: model.inputs, outputs: model.getLayer(LOGITS_LAYER).output as tf.SymbolicTensor });
+}

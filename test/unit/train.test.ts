@@ -1,0 +1,150 @@
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { createResNet18, LAST_CONV_LAYER, type ResNetConfig } from "../../kernel/fer/resnet";
+import { cosineLearningRate, train, type TrainEvent, type TrainOptions } from "../../kernel/fer/train";
+import { loadModel, saveModel } from "../../kernel/fer/modelIO";
+import { EMOTIONS } from "../../kernel/fer/labels";
+import { SyntheticFaces } from "../helpers/syntheticFaces";
+
+const tiny: Partial<ResNetConfig> = { height: 12, width: 12, stem: "cifar", widths: [4, 8, 8, 8], blocks: [1, 1, 1, 1] };
+const quiet: Partial<TrainOptions> = { progress: "silent", batchSize: 8, learningRate: 0.05 };
+const tmp = () => mkdtempSync(path.join(tmpdir(), "fernb-train-test-"));
+
+before(async () => {
+  await tf.setBackend("cpu");
+});
+
+test("ResNet-18 has the standard shape: 11.2M parameters, 7 softmax outputs, configurable input", () => {
+  const model = createResNet18();
+  assert.deepEqual(model.inputs[0].shape, [null, 48, 48, 1]);
+  assert.deepEqual(model.outputs[0].shape, [null, EMOTIONS.length]);
+  assert.ok(Math.abs(model.countParams() - 11_175_000) < 30_000, `${model.countParams()} parameters`);
+  assert.equal(model.layers.filter((l) => l.getClassName() === "Conv2D").length, 20, "17 convolutions + 3 projection shortcuts");
+  // Stage-4 feature maps: the stem decides the resolution every later layer works at.
+  for (const [stem, size] of [["imagenet", 2], ["stride2", 3], ["cifar", 6]] as const) {
+    const m = createResNet18({ stem });
+    assert.deepEqual(m.getLayer(LAST_CONV_LAYER).outputShape, [null, size, size, 512], stem);
+    m.dispose();
+  }
+  const rgb = createResNet18({ height: 64, width: 64, channels: 3 });
+  assert.deepEqual(rgb.inputs[0].shape, [null, 64, 64, 3]);
+  const probs = rgb.predict(tf.zeros([2, 64, 64, 3])) as tf.Tensor;
+  assert.deepEqual(Array.from(probs.sum(1).dataSync()).map((v) => Math.round(v * 1e5) / 1e5), [1, 1]);
+  tf.dispose([model, rgb, probs] as never);
+});
+
+test("the same seed gives the same initial weights; another seed does not", () => {
+  const a = createResNet18({ ...tiny, seed: 7 }).getWeights()[0].dataSync();
+  const b = createResNet18({ ...tiny, seed: 7 }).getWeights()[0].dataSync();
+  const c = createResNet18({ ...tiny, seed: 8 }).getWeights()[0].dataSync();
+  assert.deepEqual(Array.from(a), Array.from(b));
+  assert.notDeepEqual(Array.from(a), Array.from(c));
+});
+
+test("cosine schedule: linear warm-up, peak, cosine decay to the minimum", () => {
+  assert.equal(cosineLearningRate(0, 100, 10, 1, 0), 0.1);
+  assert.equal(cosineLearningRate(9, 100, 10, 1, 0), 1);
+  assert.ok(Math.abs(cosineLearningRate(10, 100, 10, 1, 0) - 1) < 1e-12);
+  assert.ok(Math.abs(cosineLearningRate(55, 100, 10, 1, 0) - 0.5) < 1e-12);
+  assert.ok(cosineLearningRate(99, 100, 10, 1, 0.01) < 0.02);
+  assert.ok(cosineLearningRate(99, 100, 10, 1, 0.01) >= 0.01);
+});
+
+test("a few training epochs reduce the loss on a tiny separable data set (SGD and AdamW)", async () => {
+  const data = new SyntheticFaces(56, 12, 12);
+  for (const optimizer of ["sgd", "adamw"] as const) {
+    const model = createResNet18(tiny);
+    const result = await train(model, data, undefined, { ...quiet, epochs: 3, optimizer, learningRate: optimizer === "sgd" ? 0.05 : 0.01, weightDecay: optimizer === "sgd" ? 5e-4 : 0.01 });
+    const [first, , last] = result.history;
+    assert.ok(last.trainLoss < first.trainLoss * 0.9, `${optimizer}: loss ${first.trainLoss} → ${last.trainLoss}`);
+    model.dispose();
+  }
+});
+
+test("exact resume: 2 + 2 epochs from a checkpoint give the same weights as 4 straight", async () => {
+  const data = new SyntheticFaces(40, 12, 12);
+  const val = new SyntheticFaces(14, 12, 12, 1, 9);
+  const options: Partial<TrainOptions> = { ...quiet, epochs: 4, classBalance: "sampler", labelSmoothing: 0.1, seed: 3 };
+  const straight = createResNet18(tiny);
+  const full = await train(straight, data, val, options);
+  assert.equal(full.stoppedBy, "completed");
+
+  const dir = tmp();
+  const staged = createResNet18(tiny);
+  const part1 = await train(staged, data, val, { ...options, checkpointDir: dir, stopAfterEpochs: 2 });
+  assert.equal(part1.stoppedBy, "epoch-limit");
+  assert.ok(existsSync(path.join(dir, "last", "model.json")) && existsSync(path.join(dir, "last", "optimizer.bin")));
+  // A fresh model object, as after a kernel restart.
+  const resumed = createResNet18({ ...tiny, seed: 99 });
+  const part2 = await train(resumed, data, val, { ...options, checkpointDir: dir, resume: true });
+  assert.equal(part2.stoppedBy, "completed");
+  assert.equal(part2.epochsDone, 4);
+  assert.deepEqual(part2.history.map((h) => h.trainLoss), full.history.map((h) => h.trainLoss));
+  const a = straight.getWeights();
+  const b = resumed.getWeights();
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) assert.deepEqual(a[i].dataSync(), b[i].dataSync(), `weight ${i} (${straight.weights[i].name})`);
+});
+
+test("a checkpoint folder with a run is never overwritten by surprise; a changed recipe cannot resume", async () => {
+  const data = new SyntheticFaces(16, 12, 12);
+  const dir = tmp();
+  await train(createResNet18(tiny), data, undefined, { ...quiet, epochs: 2, stopAfterEpochs: 1, checkpointDir: dir });
+  const before = readFileSync(path.join(dir, "last", "weights.bin"));
+  await assert.rejects(train(createResNet18(tiny), data, undefined, { ...quiet, epochs: 2, checkpointDir: dir }), /already holds a training run .* nothing was changed/);
+  await assert.rejects(train(createResNet18(tiny), data, undefined, { ...quiet, epochs: 2, learningRate: 0.5, checkpointDir: dir, resume: true }), /options differ/);
+  assert.deepEqual(readFileSync(path.join(dir, "last", "weights.bin")), before);
+});
+
+test("training stops cleanly at a batch boundary when interrupted", async () => {
+  const data = new SyntheticFaces(48, 12, 12);
+  const controller = new AbortController();
+  const events: TrainEvent[] = [];
+  const model = createResNet18(tiny);
+  const result = await train(model, data, undefined, {
+    ...quiet,
+    epochs: 5,
+    signal: controller.signal,
+    progress: (e) => {
+      events.push(e);
+      if (e.type === "batch" && e.step === 2) controller.abort();
+    },
+  });
+  assert.equal(result.stoppedBy, "interrupted");
+  assert.equal(events.filter((e) => e.type === "batch").length, 2);
+  const probs = model.predict(tf.zeros([1, 12, 12, 1])) as tf.Tensor;
+  assert.equal(probs.shape[1], 7, "the model is still usable");
+});
+
+test("wrong input size is a clear error", async () => {
+  await assert.rejects(train(createResNet18(tiny), new SyntheticFaces(8, 16, 16), undefined, quiet), /takes 12×12×1 images but the data set holds 16×16×1/);
+});
+
+test("save/load round trip in the TF.js format, with card; float16 is close; no silent overwrite", async () => {
+  const model = createResNet18(tiny);
+  const dir = path.join(tmp(), "model");
+  const card = { name: "t", classes: [...EMOTIONS], input: { height: 12, width: 12, channels: 1 as const, mean: 0.5, std: 0.25 }, architecture: { stem: "cifar" } };
+  await saveModel(model, dir, card);
+  const json = JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8"));
+  assert.equal(json.format, "layers-model");
+  assert.deepEqual(json.weightsManifest[0].paths, ["weights.bin"]);
+  const { model: loaded, card: loadedCard } = await loadModel(dir);
+  assert.deepEqual(loadedCard.input, card.input);
+  assert.equal(loadedCard.weights.dtype, "float32");
+  const x = tf.randomNormal([3, 12, 12, 1], 0, 1, "float32", 5);
+  const p1 = (model.predict(x) as tf.Tensor).dataSync();
+  const p2 = (loaded.predict(x) as tf.Tensor).dataSync();
+  assert.deepEqual(Array.from(p2), Array.from(p1));
+  await assert.rejects(saveModel(model, dir, card), /already holds a model/);
+
+  const half = path.join(path.dirname(dir), "half");
+  const halfCard = await saveModel(model, half, card, { quantize: "float16" });
+  assert.equal(halfCard.weights.dtype, "float16");
+  assert.ok(halfCard.weights.bytes < readFileSync(path.join(dir, "weights.bin")).length * 0.55);
+  const p3 = ((await loadModel(half)).model.predict(x) as tf.Tensor).dataSync();
+  for (let i = 0; i < p1.length; i++) assert.ok(Math.abs(p1[i] - p3[i]) < 2e-3, `float16 prediction ${i}: ${p1[i]} vs ${p3[i]}`);
+});
