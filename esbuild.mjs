@@ -4,7 +4,8 @@
 //   webview         extension/renderers/*.ts → dist/renderers/*.js (browser ESM, self-contained)
 // Usage: node esbuild.mjs [--watch] [--minify]
 import * as esbuild from "esbuild";
-import { readdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 
 const watch = process.argv.includes("--watch");
 const minify = process.argv.includes("--minify");
@@ -54,5 +55,9 @@ if (watch) {
   console.log("esbuild: watching…");
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
-  console.log(`esbuild: built extension, kernel and ${renderers.length} renderer(s) into dist/`);
+  // Declarations of the FER library, so `import ... from "fernb"` in cells is type-checked.
+  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.types.json"], { stdio: "inherit" });
+  mkdirSync("dist/fernb-types", { recursive: true });
+  writeFileSync("dist/fernb-types/package.json", JSON.stringify({ name: "fernb", types: "kernel/fer/index.d.ts" }, null, 2) + "\n");
+  console.log(`esbuild: built extension, kernel, ${renderers.length} renderer(s) and the fernb declarations into dist/`);
 }

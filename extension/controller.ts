@@ -79,6 +79,8 @@ export class FerKernelController implements vscode.Disposable {
   private readonly controller: vscode.NotebookController;
   private readonly kernels = new Map<string, NotebookKernel>();
   private readonly disposables: vscode.Disposable[] = [];
+  /** Shows the active notebook's kernel backend (wasm, tfjs-node, ...). */
+  private readonly status = vscode.window.createStatusBarItem("fernb.backend", vscode.StatusBarAlignment.Right, 100);
 
   constructor(
     private readonly kernelPath: string,
@@ -94,12 +96,33 @@ export class FerKernelController implements vscode.Disposable {
       this.controller,
       vscode.workspace.onDidCloseNotebookDocument((nb) => void this.shutdown(nb)),
       vscode.workspace.onDidOpenNotebookDocument((nb) => this.preferThisController(nb)),
+      vscode.window.onDidChangeActiveNotebookEditor(() => this.updateStatus()),
+      this.status,
     );
+    this.status.name = "FER Kernel backend";
     vscode.workspace.notebookDocuments.forEach((nb) => this.preferThisController(nb));
   }
 
   private preferThisController(notebook: vscode.NotebookDocument): void {
     if (notebook.notebookType === NOTEBOOK_TYPE) this.controller.updateNotebookAffinity(notebook, vscode.NotebookControllerAffinity.Preferred);
+  }
+
+  private updateStatus(): void {
+    const notebook = vscode.window.activeNotebookEditor?.notebook;
+    const kernel = notebook && this.kernels.get(notebook.uri.toString());
+    if (!notebook || notebook.notebookType !== NOTEBOOK_TYPE) {
+      this.status.hide();
+      return;
+    }
+    if (kernel?.client.running && kernel.client.backend) {
+      const [choice] = kernel.client.backend.split(":");
+      this.status.text = `$(circuit-board) FER: ${choice}`;
+      this.status.tooltip = `FER Kernel (pid ${kernel.client.pid}) runs TensorFlow.js on ${kernel.client.backend}`;
+    } else {
+      this.status.text = "$(circle-outline) FER: idle";
+      this.status.tooltip = "The FER Kernel starts when you run a cell.";
+    }
+    this.status.show();
   }
 
   private kernelFor(notebook: vscode.NotebookDocument): NotebookKernel {
@@ -114,7 +137,14 @@ export class FerKernelController implements vscode.Disposable {
       const client = new KernelClient({ kernelPath: this.kernelPath, cwd, nodePath: config.get<string>("nodePath") || undefined });
       const name = path.basename(notebook.uri.path);
       client.on("log", (text: string) => this.log.append(`[${name}] ${text}`));
-      client.on("exit", (how: string) => this.log.appendLine(`[${name}] kernel process ended (${how})`));
+      client.on("exit", (how: string) => {
+        this.log.appendLine(`[${name}] kernel process ended (${how})`);
+        this.updateStatus();
+      });
+      client.on("ready", (backend: string) => {
+        this.log.appendLine(`[${name}] kernel ready (pid ${client.pid}), TensorFlow.js backend ${backend}`);
+        this.updateStatus();
+      });
       kernel = { client, executionOrder: 0, queue: Promise.resolve(), generation: 0 };
       this.kernels.set(key, kernel);
     }

@@ -74,6 +74,9 @@ export class KernelClient extends EventEmitter {
     return this.child?.pid;
   }
 
+  /** The TensorFlow.js backend the running kernel reported, once it is ready. */
+  backend: string | undefined;
+
   /** Starts the process if it is not running; resolves when it is ready for cells. */
   start(): Promise<void> {
     if (this.running && this.starting) return this.starting;
@@ -117,7 +120,11 @@ export class KernelClient extends EventEmitter {
           if (message.protocol !== PROTOCOL_VERSION) {
             reject(new Error(`The kernel speaks protocol ${message.protocol}, the extension ${PROTOCOL_VERSION}: rebuild fernb (npm run build).`));
             child.kill("SIGKILL");
-          } else resolve();
+          } else {
+            this.backend = message.backend;
+            this.emit("ready", message.backend);
+            resolve();
+          }
           return;
         }
         this.onMessage(message);

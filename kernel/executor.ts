@@ -5,6 +5,7 @@
  * maps error positions back to the cell's own line numbers.
  */
 import * as vm from "node:vm";
+import * as ts from "@tslab/typescript-for-tslab";
 import { createConverter, type Converter, type Diagnostic } from "tslab/dist/converter";
 import { createRequire } from "tslab/dist/executor";
 import { createLineMap } from "./lineMap";
@@ -47,6 +48,49 @@ export interface ExecutorOptions {
   preludeDeclarations: string;
   /** Values of those globals; they live in the shared scope like variables of earlier cells. */
   preludeValues: Record<string, unknown>;
+  /**
+   * Packages the kernel provides itself, whatever the notebook's folder holds: `import ... from
+   * "fernb"` gets `value` at run time and the declarations under `typesDir` (a folder with a
+   * package.json naming its `types`) for type checking.
+   */
+  builtinModules?: Record<string, { value: unknown; typesDir: string }>;
+}
+
+/**
+ * Makes `<any folder>/node_modules/<name>` resolve to `typesDir` for the type checker, as if it
+ * were a symlink: TypeScript then follows its real path, so the declarations' own imports
+ * (@tensorflow/tfjs, ...) resolve from the kernel's installation.
+ */
+function mountTypes(mounts: Record<string, string>): void {
+  const entries = Object.entries(mounts).map(([name, dir]) => [`/node_modules/${name}`, dir.replace(/\\/g, "/")] as const);
+  if (entries.length === 0) return;
+  const map = (p: string): string => {
+    const norm = p.replace(/\\/g, "/");
+    for (const [marker, dir] of entries) {
+      const i = norm.indexOf(marker);
+      if (i < 0) continue;
+      const rest = norm.slice(i + marker.length);
+      if (rest === "" || rest.startsWith("/")) return dir + rest;
+    }
+    return p;
+  };
+  const sys = ts.sys as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>;
+  for (const method of ["fileExists", "readFile", "directoryExists", "getDirectories", "realpath"]) {
+    const original = sys[method];
+    if (!original) continue;
+    sys[method] = (p: unknown, ...rest: unknown[]) => original.call(ts.sys, typeof p === "string" ? map(p) : p, ...rest);
+  }
+}
+
+/** `require` that answers built-in module names itself and defers everything else. */
+function withBuiltins(base: NodeJS.Require, modules: Record<string, unknown>): NodeJS.Require {
+  return new Proxy(base, {
+    apply(target, thisArg, args: unknown[]) {
+      const id = args[0];
+      if (typeof id === "string" && Object.prototype.hasOwnProperty.call(modules, id)) return modules[id];
+      return Reflect.apply(target, thisArg, args);
+    },
+  });
 }
 
 export class CellExecutor {
@@ -59,12 +103,15 @@ export class CellExecutor {
   private rejectInterrupt: ((reason: unknown) => void) | undefined;
 
   constructor(private readonly options: ExecutorOptions) {
+    const builtins = options.builtinModules ?? {};
+    mountTypes(Object.fromEntries(Object.entries(builtins).map(([name, m]) => [name, m.typesDir])));
     this.converter = createConverter();
     this.prevDecl = options.preludeDeclarations;
     const locals = createLocals();
     Object.assign(locals, options.preludeValues);
     this.locals = locals;
-    const bridge: Bridge = { exports: locals, require: createRequire(options.rootDir) };
+    const values = Object.fromEntries(Object.entries(builtins).map(([name, m]) => [name, m.value]));
+    const bridge: Bridge = { exports: locals, require: withBuiltins(createRequire(options.rootDir), values) };
     vm.runInThisContext("(bridge) => { globalThis.__fernb__ = bridge; }")(bridge);
   }
 

@@ -6,6 +6,9 @@
 import { createDisplay, DISPLAY_DECLARATIONS, itemsForValue } from "./display";
 import { CellExecutor } from "./executor";
 import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
+import * as path from "node:path";
+import * as fer from "./fer/index";
+import { attachNotebook } from "./fer/progress";
 import { parseToKernel, PROTOCOL_VERSION, type ExecuteRequest, type FromKernel } from "./protocol";
 
 if (!process.send) {
@@ -42,15 +45,31 @@ executor = new CellExecutor({
   rootDir: process.cwd(),
   preludeDeclarations: DISPLAY_DECLARATIONS + KERNEL_DECLARATIONS,
   preludeValues: { display, kernel },
+  // dist/kernel.js → dist/fernb-types (built by esbuild.mjs).
+  builtinModules: { fernb: { value: fer, typesDir: path.join(__dirname, "fernb-types") } },
 });
+attachNotebook(display, () => executor?.signal);
 
 // Errors from code still running after its cell ended must not kill the kernel and its state.
-process.on("uncaughtException", (e) => {
+const onUncaughtException = (e: unknown) => {
   process.stderr.write(`Uncaught exception from background code:\n${executor!.runtimeError(e).stack}\n`);
-});
-process.on("unhandledRejection", (e) => {
+};
+const onUnhandledRejection = (e: unknown) => {
   process.stderr.write(`Unhandled promise rejection from background code:\n${executor!.runtimeError(e).stack || String(e)}\n`);
-});
+};
+process.on("uncaughtException", onUncaughtException);
+process.on("unhandledRejection", onUnhandledRejection);
+
+/**
+ * Emscripten modules (the wasm backend) install handlers that rethrow, which would kill the kernel,
+ * and their clean-up can remove ours: afterwards exactly our handlers remain.
+ */
+function keepOnlyOurErrorHandlers(): void {
+  process.removeAllListeners("uncaughtException");
+  process.removeAllListeners("unhandledRejection");
+  process.on("uncaughtException", onUncaughtException);
+  process.on("unhandledRejection", onUnhandledRejection);
+}
 // SIGINT breaks synchronous cell code (vm breakOnSigint); otherwise it interrupts cooperatively.
 process.on("SIGINT", () => executor!.interrupt());
 process.on("disconnect", () => process.exit(0));
@@ -94,4 +113,15 @@ process.on("message", (raw) => {
   }
 });
 
-send({ type: "ready", protocol: PROTOCOL_VERSION, pid: process.pid, node: process.version });
+// Pick the TensorFlow.js backend before the first cell, so every tensor lives on it.
+fer.initBackend().then(
+  (info) => {
+    keepOnlyOurErrorHandlers();
+    send({ type: "ready", protocol: PROTOCOL_VERSION, pid: process.pid, node: process.version, backend: `${info.choice}: ${info.description}` });
+  },
+  (e: Error) => {
+    keepOnlyOurErrorHandlers();
+    process.stderr.write(`fernb kernel: ${e.message}\n`);
+    send({ type: "ready", protocol: PROTOCOL_VERSION, pid: process.pid, node: process.version, backend: "none (see the kernel log)" });
+  },
+);

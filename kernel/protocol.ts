@@ -44,6 +44,8 @@ export interface ReadyMessage {
   protocol: number;
   pid: number;
   node: string;
+  /** The TensorFlow.js backend the kernel chose, e.g. "wasm: WebAssembly (SIMD, 2 threads)". */
+  backend: string;
 }
 
 export interface StreamMessage {
@@ -119,7 +121,7 @@ export function parseFromKernel(value: unknown): FromKernel | undefined {
   if (!isObject(value)) return undefined;
   switch (value.type) {
     case "ready":
-      return typeof value.protocol === "number" && typeof value.pid === "number"
+      return typeof value.protocol === "number" && typeof value.pid === "number" && typeof value.backend === "string"
         ? (value as unknown as ReadyMessage)
         : undefined;
     case "stream":

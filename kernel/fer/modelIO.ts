@@ -196,7 +196,7 @@ export async function encodeTensors(tensors: tf.NamedTensorMap): Promise<{ specs
 }
 
 export function decodeTensors(data: Uint8Array, specs: tf.io.WeightsManifestEntry[]): tf.NamedTensorMap {
-  return tf.io.decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength), specs);
+  return tf.io.decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer, specs);
 }
 
 export { writeAtomic };

@@ -202,7 +202,20 @@ test("a kernel crash ends the running cell with an error that says so; the next 
 test("background errors are reported without killing the kernel", async () => {
   await run(client, "const alive = 'yes';");
   const r = await run(client, 'setTimeout(() => { throw new Error("late failure"); }, 10);\nawait kernel.sleep(200);');
-  assert.equal(r.ok, true);
+  assert.equal(r.ok, true, JSON.stringify(r));
   assert.match(r.text, /Uncaught exception from background code:\nError: late failure/);
   assert.equal((await run(client, "alive")).text, "yes");
+});
+
+test("cells import the FER library as \"fernb\", type-checked against its declarations", async () => {
+  const r = await run(client, 'import { EMOTIONS, tf, activeBackend } from "fernb";\nconst t = tf.tensor1d([1, 2, 3]);\n`${EMOTIONS.length} ${t.sum().dataSync()[0]} ${activeBackend()?.tfBackend === tf.getBackend()}`');
+  assert.equal(r.ok, true, JSON.stringify(r.error));
+  assert.equal(r.text, "7 6 true");
+  const bad = await run(client, 'import { EMOTIONS } from "fernb";\nconst first: number = EMOTIONS[0];');
+  assert.equal(bad.ok, false);
+  assert.match(bad.error!.message, /Type '("anger"|string)' is not assignable to type 'number'/, "typed, not any");
+});
+
+test("the kernel reports its TensorFlow.js backend when it is ready", () => {
+  assert.match(client.backend ?? "", /^(tensorflow-gpu|tensorflow|wasm|cpu): /);
 });

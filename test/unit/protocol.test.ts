@@ -20,5 +20,7 @@ test("extension accepts well-formed kernel messages and rejects malformed ones",
   assert.equal(parseFromKernel({ type: "stream", executionId: 1, name: "stdin", text: "" }), undefined);
   assert.ok(parseFromKernel({ type: "result", executionId: 1, ok: false, error: { name: "E", message: "m", stack: "" } }));
   assert.equal(parseFromKernel({ type: "result", executionId: 1, ok: false, error: { name: "E" } }), undefined);
-  assert.equal(parseFromKernel({ type: "ready", protocol: "1", pid: 1 }), undefined);
+  assert.equal(parseFromKernel({ type: "ready", protocol: "1", pid: 1, backend: "cpu" }), undefined);
+  assert.equal(parseFromKernel({ type: "ready", protocol: 1, pid: 1 }), undefined);
+  assert.ok(parseFromKernel({ type: "ready", protocol: 1, pid: 1, node: "v20", backend: "cpu: plain JavaScript" }));
 });

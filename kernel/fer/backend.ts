@@ -1,0 +1,93 @@
+/**
+ * Picks the TensorFlow.js backend: the first rung of the ladder that loads wins.
+ *
+ *   tfjs-node-gpu (CUDA) → tfjs-node (native CPU) → wasm (SIMD, threads) → cpu (pure JS)
+ *
+ * tfjs-node and tfjs-node-gpu are optional dependencies: their install downloads libtensorflow,
+ * which fails without internet, and then they are simply skipped. `FERNB_BACKEND` (or the
+ * `prefer` option) forces one rung. The WebGPU rung (Dawn) is added by the WebGPU work.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export type BackendChoice = "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+export const BACKEND_LADDER: readonly BackendChoice[] = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"];
+
+export interface BackendInfo {
+  /** The rung that is active. */
+  choice: BackendChoice;
+  /** tfjs's backend name ("tensorflow", "wasm", "cpu"). */
+  tfBackend: string;
+  /** Human description for the notebook, e.g. "wasm (SIMD, 2 threads)". */
+  description: string;
+  /** Why each earlier rung was skipped. */
+  skipped: { choice: BackendChoice; reason: string }[];
+}
+
+let active: BackendInfo | undefined;
+let pending: Promise<BackendInfo> | undefined;
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split("\n")[0];
+}
+
+async function tryRung(choice: BackendChoice): Promise<string> {
+  switch (choice) {
+    case "tensorflow-gpu":
+    case "tensorflow": {
+      const pkg = choice === "tensorflow-gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node";
+      // Optional dependency: a failed or skipped install leaves it missing or without its binary.
+      require(pkg);
+      if (!(await tf.setBackend("tensorflow"))) throw new Error(`${pkg} loaded but its backend did not initialise`);
+      return choice === "tensorflow-gpu" ? "TensorFlow C library with CUDA (tfjs-node-gpu)" : "TensorFlow C library on the CPU (tfjs-node)";
+    }
+    case "wasm": {
+      const { initWasmBackend } = await import("./backends/wasm");
+      const { threads, simd } = await initWasmBackend();
+      return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})`;
+    }
+    case "cpu":
+      if (!(await tf.setBackend("cpu"))) throw new Error("the cpu backend did not initialise");
+      return "plain JavaScript on the CPU (slow: about 100× slower than wasm for training)";
+  }
+}
+
+/**
+ * Initialises the best available backend (once per process; later calls return the same).
+ * `prefer` (or env FERNB_BACKEND) forces a rung and fails loudly if it cannot load.
+ */
+export function initBackend(prefer: BackendChoice | undefined = process.env.FERNB_BACKEND as BackendChoice | undefined): Promise<BackendInfo> {
+  if (active && (!prefer || active.choice === prefer)) return Promise.resolve(active);
+  if (pending && !prefer) return pending;
+  pending = (async () => {
+    tf.env().set("PROD", true);
+    if (prefer !== undefined) {
+      if (!BACKEND_LADDER.includes(prefer)) {
+        throw new Error(`Unknown backend "${prefer}" (FERNB_BACKEND): choose one of ${BACKEND_LADDER.join(", ")}.`);
+      }
+      try {
+        const description = await tryRung(prefer);
+        active = { choice: prefer, tfBackend: tf.getBackend(), description, skipped: [] };
+        return active;
+      } catch (e) {
+        throw new Error(`The backend "${prefer}" asked for (FERNB_BACKEND) is not available here: ${firstLine(e)}`);
+      }
+    }
+    const skipped: BackendInfo["skipped"] = [];
+    for (const choice of BACKEND_LADDER) {
+      try {
+        const description = await tryRung(choice);
+        active = { choice, tfBackend: tf.getBackend(), description, skipped };
+        return active;
+      } catch (e) {
+        skipped.push({ choice, reason: firstLine(e) });
+      }
+    }
+    throw new Error(`No TensorFlow.js backend could be initialised:\n${skipped.map((s) => `  ${s.choice}: ${s.reason}`).join("\n")}`);
+  })();
+  return pending;
+}
+
+/** The active backend, if initBackend has run. */
+export function activeBackend(): BackendInfo | undefined {
+  return active;
+}
