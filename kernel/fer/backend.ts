@@ -19,6 +19,8 @@ export interface BackendInfo {
   tfBackend: string;
   /** Human description for the notebook, e.g. "wasm (SIMD, 2 threads)". */
   description: string;
+  /** CPU threads the backend computes with, where it says (wasm). */
+  threads?: number;
   /** Why each earlier rung was skipped. */
   skipped: { choice: BackendChoice; reason: string }[];
 }
@@ -30,7 +32,10 @@ function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split("\n")[0];
 }
 
+let rungThreads: number | undefined;
+
 async function tryRung(choice: BackendChoice): Promise<string> {
+  rungThreads = undefined;
   switch (choice) {
     case "tensorflow-gpu":
     case "tensorflow": {
@@ -43,6 +48,7 @@ async function tryRung(choice: BackendChoice): Promise<string> {
     case "wasm": {
       const { initWasmBackend } = await import("./backends/wasm");
       const { threads, simd } = await initWasmBackend();
+      rungThreads = threads;
       return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})`;
     }
     case "cpu":
@@ -66,7 +72,7 @@ export function initBackend(prefer: BackendChoice | undefined = process.env.FERN
       }
       try {
         const description = await tryRung(prefer);
-        active = { choice: prefer, tfBackend: tf.getBackend(), description, skipped: [] };
+        active = { choice: prefer, tfBackend: tf.getBackend(), description, threads: rungThreads, skipped: [] };
         return active;
       } catch (e) {
         throw new Error(`The backend "${prefer}" asked for (FERNB_BACKEND) is not available here: ${firstLine(e)}`);
@@ -76,7 +82,7 @@ export function initBackend(prefer: BackendChoice | undefined = process.env.FERN
     for (const choice of BACKEND_LADDER) {
       try {
         const description = await tryRung(choice);
-        active = { choice, tfBackend: tf.getBackend(), description, skipped };
+        active = { choice, tfBackend: tf.getBackend(), description, threads: rungThreads, skipped };
         return active;
       } catch (e) {
         skipped.push({ choice, reason: firstLine(e) });

@@ -9,7 +9,8 @@ export { EMOTIONS, canonicalEmotion, emotionIndex, type Emotion } from "./labels
 export { Rng, type RngState } from "./rng";
 export { initBackend, activeBackend, BACKEND_LADDER, type BackendChoice, type BackendInfo } from "./backend";
 export { loadFolderDataset, loadFer2013Csv, FaceDataset, type LoadOptions, type LoadReport } from "./dataset";
-export { decodeImage, encodePng, encodeJpeg, type ImageSpec } from "./images";
+export { decodeImage, encodePng, encodeJpeg, ImageDecodeError, type ImageSpec } from "./images";
+export { createAugmenter, AUGMENT_PRESETS, type AugmentOptions } from "./augment";
 export { createResNet18, logitsModel, DEFAULT_RESNET, LAST_CONV_LAYER, LOGITS_LAYER, type ResNetConfig, type Stem } from "./resnet";
 export { train, cosineLearningRate, predictProbabilities, datasetNormalization, machineDescription, DEFAULT_TRAIN_OPTIONS, type TrainOptions, type TrainResult, type TrainEvent, type EpochRecord, type TrainingData } from "./train";
 export { saveModel, loadModel, type ModelCard, type InputSpec, type SaveOptions } from "./modelIO";

@@ -341,6 +341,34 @@ function lossFunction(logits: tf.Tensor, labels: tf.Tensor1D, classes: number, s
   return perSample.mul(w).sum().div(w.sum()) as tf.Scalar;
 }
 
+/**
+ * One optimisation step on a batch (forward in training mode, loss, gradients, optimizer update).
+ * Used by `train` and by the benchmark, so both measure the same work.
+ */
+export function createTrainingStep(model: tf.LayersModel, options: Partial<TrainOptions> = {}, classWeights?: tf.Tensor1D): {
+  step: (x: tf.Tensor4D, y: tf.Tensor1D, learningRate: number) => Promise<{ loss: number; correct: number }>;
+  optimizer: Optimizer;
+} {
+  const o: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...options };
+  const classes = (model.outputs[0].shape[1] as number) ?? EMOTIONS.length;
+  const logits = logitsModel(model);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = createOptimizer(o.optimizer, vars, o);
+  const step = async (x: tf.Tensor4D, y: tf.Tensor1D, learningRate: number) => {
+    let correct = 0;
+    const { value, grads } = tf.variableGrads(() => {
+      const out = logits.apply(x, { training: true }) as tf.Tensor;
+      correct = tf.tidy(() => out.argMax(1).equal(y).sum().dataSync()[0]);
+      return lossFunction(out, y, classes, o.labelSmoothing, classWeights);
+    }, vars);
+    optimizer.apply(new Map(vars.map((v) => [v, grads[v.name]] as [tf.Variable, tf.Tensor])), learningRate);
+    const loss = (await value.data())[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return { loss, correct };
+  };
+  return { step, optimizer };
+}
+
 /** Trains `model` on `data` (and validates on `validation`, if given) with the options. */
 export async function train(model: tf.LayersModel, data: TrainingData, validation: TrainingData | undefined, userOptions: Partial<TrainOptions> & { augment?: Augmenter }): Promise<TrainResult> {
   const { augment, ...rest } = userOptions;
@@ -356,14 +384,12 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
   const totalSteps = stepsPerEpoch * o.epochs;
   const warmupSteps = Math.round(o.warmupEpochs * stepsPerEpoch);
   const backend = tf.getBackend();
-  const logits = logitsModel(model);
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const optimizer = createOptimizer(o.optimizer, vars, o);
   const counts = classCounts(data.labels, classes);
   const classWeights =
     o.classBalance === "loss"
       ? tf.tensor1d(counts.map((c) => (c === 0 ? 0 : data.size / (classes * c))))
       : undefined;
+  const { step, optimizer } = createTrainingStep(model, o, classWeights);
   const bestModelWeights: { weights?: tf.Tensor[] } = {};
 
   let state: Omit<CheckpointState, "optimizerSpecs"> = {
@@ -471,16 +497,8 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
       const idx = order.slice(s * o.batchSize, (s + 1) * o.batchSize);
       const x = batchTensor(data, idx, norm, augment, rng);
       const y = tf.tensor1d(Int32Array.from(idx, (i) => data.labels[i]), "int32");
-      let batchCorrect = 0;
-      const { value, grads } = tf.variableGrads(() => {
-        const out = logits.apply(x, { training: true }) as tf.Tensor;
-        batchCorrect = tf.tidy(() => out.argMax(1).equal(y).sum().dataSync()[0]);
-        return lossFunction(out, y, classes, o.labelSmoothing, classWeights);
-      }, vars);
-      const gradMap = new Map(vars.map((v) => [v, grads[v.name]] as [tf.Variable, tf.Tensor]));
-      optimizer.apply(gradMap, lr);
-      const loss = (await value.data())[0];
-      tf.dispose([x, y, value, ...Object.values(grads)]);
+      const { loss, correct: batchCorrect } = await step(x, y, lr);
+      tf.dispose([x, y]);
       if (!Number.isFinite(loss)) {
         throw new Error(`The loss became ${loss} at epoch ${epoch + 1}, step ${s + 1}: lower the learning rate (now ${lr.toPrecision(3)}).`);
       }

@@ -1,0 +1,111 @@
+/**
+ * `npm run bench`: ResNet-18 training and prediction speed on the best TensorFlow.js backend
+ * available here, against the same model in PyTorch (CPU) with the same thread count, measured in
+ * one run on the same machine. The last line printed is one JSON object:
+ * {"backend", "train_img_s", "predict_img_s", "torch_train_img_s", "torch_predict_img_s",
+ *  "train_ratio", "predict_ratio", ...}
+ *
+ * Env: FERNB_BACKEND forces a backend; BENCH_STEPS (default 6) timed steps per measurement;
+ * BENCH_STEM overrides the stem (imagenet | stride2 | cifar); BENCH_ROUNDS (default 2) alternates
+ * fernb and PyTorch that many times and keeps each one's best round (the machine is shared and noisy).
+ */
+import { execFileSync } from "node:child_process";
+import * as os from "node:os";
+import * as path from "node:path";
+import { tf, initBackend, createResNet18, DEFAULT_RESNET, type Stem } from "../kernel/fer/index";
+import { createTrainingStep } from "../kernel/fer/train";
+
+const BATCH = 64;
+const STEPS = Number(process.env.BENCH_STEPS ?? 6);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const stem = (process.env.BENCH_STEM as Stem | undefined) ?? DEFAULT_RESNET.stem;
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+async function measureFernb(): Promise<{ train: number; predict: number }> {
+  const { height, width, channels } = DEFAULT_RESNET;
+  const model = createResNet18({ stem });
+  const { step } = createTrainingStep(model, { optimizer: "sgd", labelSmoothing: 0.1, classBalance: "none" });
+  const x = tf.randomNormal([BATCH, height, width, channels], 0, 1, "float32", 1) as tf.Tensor4D;
+  const y = tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 7), "int32");
+  for (let i = 0; i < 2; i++) await step(x, y, 0.01);
+  let t = performance.now();
+  for (let i = 0; i < STEPS; i++) await step(x, y, 0.01);
+  const train = (BATCH * STEPS) / ((performance.now() - t) / 1000);
+  const predictOnce = async () => {
+    const p = model.predict(x) as tf.Tensor;
+    await p.data();
+    p.dispose();
+  };
+  for (let i = 0; i < 2; i++) await predictOnce();
+  t = performance.now();
+  for (let i = 0; i < STEPS; i++) await predictOnce();
+  const predict = (BATCH * STEPS) / ((performance.now() - t) / 1000);
+  tf.dispose([x, y]);
+  model.dispose();
+  return { train, predict };
+}
+
+function ensureTorch(): string {
+  const python = "/usr/bin/python3";
+  try {
+    execFileSync(python, ["-c", "import torch"], { stdio: "ignore" });
+  } catch {
+    log("PyTorch is missing: installing Debian's python3-torch (apt-get) ...");
+    execFileSync("bash", ["-c", "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch"], { stdio: "inherit" });
+  }
+  return python;
+}
+
+function measureTorch(python: string, threads: number): { train: number; predict: number; version: string } {
+  const { height, width, channels } = DEFAULT_RESNET;
+  const out = execFileSync(python, [
+    path.join(__dirname, "torch_resnet18.py"), "--threads", String(threads), "--batch", String(BATCH), "--height", String(height), "--width", String(width),
+    "--channels", String(channels), "--stem", stem, "--train-steps", String(STEPS), "--predict-steps", String(STEPS),
+  ], { encoding: "utf8" });
+  const r = JSON.parse(out.trim().split("\n").pop()!);
+  return { train: r.train_img_s, predict: r.predict_img_s, version: r.torch };
+}
+
+async function main(): Promise<void> {
+  const backend = await initBackend();
+  const threads = backend.threads ?? (backend.choice === "cpu" ? 1 : os.cpus().length);
+  log(`backend ${backend.choice}: ${backend.description}; stem ${stem}; batch ${BATCH}; ${STEPS} timed steps; ${ROUNDS} round(s); PyTorch with ${threads} thread(s)`);
+  const python = ensureTorch();
+  let best = { train: 0, predict: 0, torchTrain: 0, torchPredict: 0, torchVersion: "" };
+  for (let round = 1; round <= ROUNDS; round++) {
+    const f = await measureFernb();
+    const t = measureTorch(python, threads);
+    log(`round ${round}: fernb train ${f.train.toFixed(1)} predict ${f.predict.toFixed(1)} img/s · PyTorch ${t.version} train ${t.train.toFixed(1)} predict ${t.predict.toFixed(1)} img/s`);
+    best = {
+      train: Math.max(best.train, f.train),
+      predict: Math.max(best.predict, f.predict),
+      torchTrain: Math.max(best.torchTrain, t.train),
+      torchPredict: Math.max(best.torchPredict, t.predict),
+      torchVersion: t.version,
+    };
+  }
+  const round2 = (v: number) => Math.round(v * 100) / 100;
+  console.log(JSON.stringify({
+    backend: backend.choice,
+    backend_description: backend.description,
+    stem,
+    batch: BATCH,
+    threads,
+    train_img_s: round2(best.train),
+    predict_img_s: round2(best.predict),
+    torch_train_img_s: round2(best.torchTrain),
+    torch_predict_img_s: round2(best.torchPredict),
+    train_ratio: round2(best.train / best.torchTrain),
+    predict_ratio: round2(best.predict / best.torchPredict),
+    torch_version: best.torchVersion,
+    cpu: os.cpus()[0]?.model,
+  }));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
