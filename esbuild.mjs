@@ -27,7 +27,7 @@ const builds = [
     sourcemap: true,
   },
   {
-    entryPoints: { kernel: "kernel/main.ts" },
+    entryPoints: { kernel: "kernel/main.ts", cli: "cli/main.ts" },
     outdir: "dist",
     bundle: true,
     platform: "node",

@@ -9,6 +9,7 @@ import * as ts from "@tslab/typescript-for-tslab";
 import { createConverter, type Converter, type Diagnostic } from "tslab/dist/converter";
 import { createRequire } from "tslab/dist/executor";
 import { createLineMap } from "./lineMap";
+import { expandShorthandProperties } from "./shorthand";
 import type { CellError } from "./protocol";
 
 export interface CellOutcome {
@@ -128,6 +129,7 @@ export class CellExecutor {
 
   async execute(code: string, label: string): Promise<CellOutcome> {
     this.abort = new AbortController();
+    code = expandShorthandProperties(code);
     const converted = this.converter.convert(this.prevDecl, code);
     if (converted.diagnostics.length > 0) {
       return { ok: false, hasValue: false, error: compileError(label, converted.diagnostics) };

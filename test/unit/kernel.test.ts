@@ -62,6 +62,13 @@ test("declarations carry across cells and the last expression is shown", async (
   assert.equal(r.text, "42");
 });
 
+test("shorthand properties see variables of earlier cells (tslab gap worked around)", async () => {
+  await run(client, "const width = 48;\nlet height = 40;");
+  const r = await run(client, "const size = { width, height };\nlet w = 0;\n({ width: w } = size);\n`${size.width}x${size.height} ${w}`");
+  assert.equal(r.ok, true, JSON.stringify(r.error));
+  assert.equal(r.text, "48x40 48");
+});
+
 test("top-level await works", async () => {
   const r = await run(client, "const v = await new Promise<number>((res) => setTimeout(() => res(7), 20));\nv * 6");
   assert.equal(r.ok, true, JSON.stringify(r.error));

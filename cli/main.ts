@@ -1,0 +1,76 @@
+/**
+ * The `fernb` command line:
+ *   fernb run <notebook.fernb> [--out <executed.fernb>]
+ * (evaluate, predict and audit join as their issues land).
+ */
+import { existsSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import * as path from "node:path";
+import { parseNotebook, serializeNotebook } from "../extension/notebookFormat";
+import { executedPath, runNotebook } from "./runNotebook";
+
+const USAGE = `Usage:
+  fernb run <notebook.fernb> [--out <executed.fernb>]
+      Runs every code cell with the FER kernel, prints progress, writes the executed notebook
+      (default: <notebook>.executed.fernb beside it; the source is never modified unless --out
+      names it) and exits non-zero on the first failing cell.`;
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): { positional: string[]; flags: Record<string, string | true> } {
+  const positional: string[] = [];
+  const flags: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith("--")) {
+      const [key, inline] = a.slice(2).split("=", 2);
+      if (inline !== undefined) flags[key] = inline;
+      else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) flags[key] = argv[++i];
+      else flags[key] = true;
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+function writeAtomicSync(file: string, data: Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
+}
+
+async function run(args: string[]): Promise<number> {
+  const { positional, flags } = parseArgs(args);
+  const file = positional[0];
+  if (!file) throw new UsageError("fernb run needs a notebook file.");
+  if (!existsSync(file)) throw new UsageError(`No such notebook: ${file}`);
+  const notebook = parseNotebook(readFileSync(file), path.basename(file));
+  const out = typeof flags.out === "string" ? flags.out : executedPath(file);
+  const kernelPath = path.join(__dirname, "kernel.js");
+  const result = await runNotebook(notebook, { kernelPath, cwd: path.dirname(path.resolve(file)) });
+  writeAtomicSync(out, serializeNotebook(result.notebook));
+  console.log(result.ok ? `All cells ran in ${result.seconds.toFixed(1)} s. Executed notebook: ${out}` : `Stopped at cell ${result.failedCell}. Outputs so far: ${out}`);
+  return result.ok ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "run":
+      return run(rest);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`Unknown command "${command}".`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    console.error(e instanceof UsageError ? `${e.message}\n\n${USAGE}` : `fernb: ${e.message}`);
+    process.exit(2);
+  },
+);
