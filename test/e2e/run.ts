@@ -1,0 +1,209 @@
+/**
+ * fernb end-to-end test: the extension in a real VS Code (code-server 4.100.3, i.e. VS Code
+ * 1.100.3) driven by a real browser (Debian's chromium through playwright-core).
+ *
+ * How to run (from the repo root):
+ *   bash test/e2e/install-code-server.sh     # once; seconds when already installed
+ *   npm run build                            # dist/extension.js, dist/kernel.js, dist/renderers/
+ *   node --import tsx --test test/e2e/run.ts # or: node --import tsx test/e2e/run.ts
+ *
+ * What it does: copies test/fixtures/e2e.fernb into a scratch workspace, starts code-server with the
+ * repo root linked in as the installed extension `fernb.fernb`, opens the notebook through Quick
+ * Open once the extension host is up, checks the kernel picker shows "FER Kernel", runs
+ * "Notebook: Run All" and asserts on the outputs. The expected outputs come from the fixture's
+ * cells (see expectationsFrom): the string a console.log cell prints must show as text, the first
+ * `throw new …Error("…")` message must show as an error output, and a cell calling
+ * `display.chart(` must render an SVG vega chart with data marks in the renderer's frame.
+ *
+ * Screenshots go to test/artifacts/ (git-ignored); on failure also the VS Code logs
+ * (e2e-logs.txt), the output webview's text and the browser console.
+ *
+ * Env: FERNB_CACHE (code-server cache root, default ~/.cache/fernb), FERNB_E2E_FIXTURE (another
+ * notebook), FERNB_E2E_EXTENSION (another unpacked extension folder), FERNB_E2E_KEEP=1 (keep the
+ * scratch folder), FERNB_E2E_HEADED=1 (show the browser; needs a display).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { ARTIFACTS_DIR, CodeServer, CODE_SERVER_BIN, log, REPO_ROOT, waitFor, Workbench, writeArtifact } from "./codeServer";
+
+const FIXTURE = resolve(process.env.FERNB_E2E_FIXTURE || join(REPO_ROOT, "test", "fixtures", "e2e.fernb"));
+const EXTENSION = resolve(process.env.FERNB_E2E_EXTENSION || REPO_ROOT);
+const NOTEBOOK_NAME = "e2e.fernb";
+const KERNEL_LABEL = "FER Kernel";
+const CHART_MIME = "application/vnd.fernb.chart+json";
+
+interface Expectations {
+  text?: string;
+  error?: string;
+  chart: boolean;
+}
+
+/**
+ * Reads what the fixture's cells should produce from their sources: the text is the string literal
+ * in `console.log("…")`, or else the first string literal of the cell that calls console.log
+ * (`const greeting = "…"; console.log(greeting)`); the error is the message of the first
+ * `throw new …Error("…")`; a chart is expected when a cell calls `display.chart(`.
+ */
+function expectationsFrom(fixturePath: string): Expectations {
+  const nb = JSON.parse(readFileSync(fixturePath, "utf8")) as { cells?: { kind?: string; source?: string | string[] }[] };
+  const sources = (nb.cells ?? []).filter((c) => c.kind === "code").map((c) => (Array.isArray(c.source) ? c.source.join("") : (c.source ?? "")));
+  const literal = /(['"`])((?:(?!\1)[^\\\n])+)\1/;
+  const logCell = sources.find((s) => /console\.log\s*\(/.test(s));
+  const text = logCell && (/console\.log\(\s*(['"`])((?:(?!\1)[^\\\n])+)\1\s*\)/.exec(logCell)?.[2] ?? literal.exec(logCell)?.[2]);
+  const error = sources.map((s) => /throw\s+new\s+\w*Error\(\s*(['"`])((?:(?!\1)[^\\\n])+)\1/.exec(s)?.[2]).find(Boolean);
+  return { text, error, chart: sources.some((s) => /display\.chart\s*\(/.test(s)) };
+}
+
+test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async (t) => {
+  const started = Date.now();
+  assert.ok(existsSync(CODE_SERVER_BIN), `code-server is missing at ${CODE_SERVER_BIN}: run bash test/e2e/install-code-server.sh`);
+  assert.ok(existsSync(FIXTURE), `fixture notebook ${FIXTURE} is missing`);
+  const pkg = JSON.parse(readFileSync(join(EXTENSION, "package.json"), "utf8")) as { main?: string; contributes?: { notebookRenderer?: { entrypoint: string }[] } };
+  for (const file of [pkg.main, ...(pkg.contributes?.notebookRenderer ?? []).map((r) => r.entrypoint)].filter(Boolean) as string[]) {
+    assert.ok(existsSync(join(EXTENSION, file)), `${join(EXTENSION, file)} is missing: run npm run build first`);
+  }
+  // Artifacts of an earlier run would be mistaken for this one's.
+  for (const f of existsSync(ARTIFACTS_DIR) ? readdirSync(ARTIFACTS_DIR) : []) if (f.startsWith("e2e-")) rmSync(join(ARTIFACTS_DIR, f), { force: true });
+  const expected = expectationsFrom(FIXTURE);
+  log(`fixture ${FIXTURE}: expecting ${JSON.stringify(expected)}`);
+  assert.ok(expected.text, `the fixture has no cell with console.log('<string literal>')`);
+  assert.ok(expected.error, `the fixture has no cell with throw new Error('<string literal>')`);
+  assert.ok(expected.chart, `the fixture has no cell calling display.chart(...)`);
+
+  const server = await CodeServer.create({ extensionPath: EXTENSION });
+  let wb: Workbench | undefined;
+  let failed = false;
+
+  /** A step that stops the run at its first failure (later steps are skipped, not timed out). */
+  const step = async (name: string, fn: () => Promise<void>) => {
+    if (failed) {
+      await t.test(name, { skip: "an earlier step failed" }, () => undefined);
+      return;
+    }
+    await t.test(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    });
+  };
+
+  try {
+    await step("code-server starts and the workbench loads", async () => {
+      copyFileSync(FIXTURE, join(server.workspace, NOTEBOOK_NAME));
+      await server.start();
+      wb = await Workbench.open(server);
+      // Opening the notebook before the extension host is up opens it as JSON text.
+      await wb.waitForExtensionHost();
+    });
+
+    await step("the .fernb file opens as a notebook and the extension activates", async () => {
+      await wb!.openFile(NOTEBOOK_NAME);
+      await wb!.waitForNotebookEditor();
+      await wb!.waitForExtensionActivated();
+      await wb!.screenshot("e2e-01-opened");
+    });
+
+    await step(`the kernel picker shows "${KERNEL_LABEL}"`, async () => {
+      const w = wb!;
+      // The toolbar shows the selected (or the only suggested) controller.
+      const label = await waitFor(`the kernel picker to show ${KERNEL_LABEL}`, async () => {
+        const l = await w.kernelLabel().catch(() => "");
+        return l.includes(KERNEL_LABEL) || /select kernel/i.test(l) ? l : undefined;
+      }, 30_000).catch(async (e) => {
+        throw new Error(`${(e as Error).message}; the toolbar shows "${await w.kernelLabel().catch(() => "<no kernel picker>")}"`);
+      });
+      // The picker's list itself must offer it too.
+      await w.notebook.locator(".kernel-label").first().click();
+      await w.quickInput.locator(".monaco-list-row").first().waitFor({ state: "visible", timeout: 20_000 });
+      const rows = await waitFor("kernel quick pick rows", async () => {
+        const r = await w.quickPickLabels();
+        return r.some((x) => x.includes(KERNEL_LABEL)) ? r : undefined;
+      }, 20_000).catch(async (e) => {
+        throw new Error(`${(e as Error).message}; it lists ${JSON.stringify(await w.quickPickLabels())}`);
+      });
+      log(`kernel picker lists ${JSON.stringify(rows)}`);
+      await w.screenshot("e2e-02-kernel-picker");
+      if (label.includes(KERNEL_LABEL)) {
+        await w.page.keyboard.press("Escape");
+      } else {
+        log(`no kernel was preselected (toolbar: "${label}"): selecting ${KERNEL_LABEL}`);
+        await w.pickQuickItem(KERNEL_LABEL);
+      }
+      await w.quickInput.locator("input.input").waitFor({ state: "hidden", timeout: 10_000 }).catch(() => undefined);
+      await waitFor(`the toolbar to show ${KERNEL_LABEL}`, async () => (await w.kernelLabel()).includes(KERNEL_LABEL), 20_000);
+    });
+
+    await step("Notebook: Run All", async () => {
+      await wb!.runAll();
+    });
+
+    await step("a cell's console.log shows as a text output", async () => {
+      const w = wb!;
+      await w.waitForOutputText(expected.text!, 180_000).catch(async (e) => {
+        throw new Error(`no output with "${expected.text}" (${(e as Error).message}).\nOutputs: ${await w.outputText()}\nCell status bars: ${JSON.stringify(await w.cellStatuses())}`);
+      });
+      await w.screenshot("e2e-03-text-output");
+    });
+
+    await step("a throwing cell shows its error message", async () => {
+      const w = wb!;
+      await w.waitForOutputText(expected.error!, 120_000).catch(async (e) => {
+        throw new Error(`no error output with "${expected.error}" (${(e as Error).message}).\nOutputs: ${await w.outputText()}`);
+      });
+    });
+
+    await step(`the ${CHART_MIME} renderer draws a vega chart`, async () => {
+      const w = wb!;
+      const frame = w.rendererFrame();
+      // vega's SVG renderer: <svg class="marks"><g class="mark-line role-mark …"><path …/></g></svg>;
+      // axes and legends are role-axis-*/role-legend-* groups, so role-mark (minus the group
+      // container) leaves the data marks: lines, bars (mark-rect), points (mark-symbol), areas, …
+      const marks = frame.locator("svg g.role-mark:not(.mark-group) > path, svg g.role-mark:not(.mark-group) > rect");
+      await w.waitForInOutputs(marks.first(), 120_000).catch(async (e) => {
+        const chartErrors = await frame.locator(".fernb-chart-error").allInnerTexts().catch(() => []);
+        throw new Error(
+          `no vega SVG marks in the renderer frame (${(e as Error).message}).` +
+            (chartErrors.length ? `\nChart renderer error: ${chartErrors.join("\n")}` : "") +
+            `\nOutputs: ${await w.outputText()}\nBrowser console:\n${w.consoleMessages.slice(-30).join("\n")}`,
+        );
+      });
+      const markClasses = await frame.locator("svg g.role-mark:not(.mark-group)").evaluateAll((gs) => gs.map((g) => g.getAttribute("class")?.split(" ")[0]));
+      const paths = await marks.count();
+      log(`chart data marks: ${JSON.stringify([...new Set(markClasses)])}, ${paths} path/rect elements`);
+      assert.ok(paths > 0, "the chart has no mark elements");
+      const svg = frame.locator("svg.marks, svg").first();
+      const box = await svg.boundingBox();
+      assert.ok(box && box.width > 50 && box.height > 50, `the chart SVG is too small or hidden: ${JSON.stringify(box)}`);
+      await svg.scrollIntoViewIfNeeded().catch(() => undefined);
+      await w.screenshot("e2e-04-chart");
+    });
+  } finally {
+    if (failed) await dumpFailure(server, wb);
+    await wb?.close();
+    await server.stop();
+    log(`e2e finished in ${((Date.now() - started) / 1000).toFixed(1)}s${failed ? " (FAILED; see " + ARTIFACTS_DIR + ")" : ""}`);
+  }
+});
+
+async function dumpFailure(server: CodeServer, wb: Workbench | undefined): Promise<void> {
+  try {
+    if (wb) await wb.screenshot("e2e-failure").catch((e) => log(`failure screenshot failed: ${e}`));
+    const parts = [
+      `=== code-server (${server.url}) ===\n${server.serverLog()}`,
+      wb ? `=== notifications ===\n${(await wb.notifications()).join("\n")}` : "",
+      wb ? `=== output webview text ===\n${await wb.outputText()}` : "",
+      wb ? `=== browser console (errors, warnings) ===\n${wb.consoleMessages.join("\n")}` : "",
+      `=== VS Code logs ===\n${server.allLogs()}`,
+    ];
+    const path = writeArtifact("e2e-logs.txt", parts.join("\n\n"));
+    const exthost = server.exthostLog();
+    console.error(`--- extension host log (tail) ---\n${exthost.split("\n").slice(-60).join("\n")}\n--- all logs: ${path} ---`);
+  } catch (e) {
+    console.error(`could not dump failure artifacts: ${e}`);
+  }
+}
