@@ -1,6 +1,6 @@
 /** Adapts the `.fernb` format (notebookFormat.ts) to VS Code's NotebookSerializer. */
 import * as vscode from "vscode";
-import { parseNotebook, serializeNotebook, type Notebook, type NotebookCell } from "./notebookFormat";
+import { NotebookFormatError, parseNotebook, serializeNotebook, type Notebook, type NotebookCell } from "./notebookFormat";
 
 export const NOTEBOOK_TYPE = "fernb";
 
@@ -51,9 +51,15 @@ function fromCellData(cell: vscode.NotebookCellData): NotebookCell {
 
 export class FernbSerializer implements vscode.NotebookSerializer {
   deserializeNotebook(content: Uint8Array): vscode.NotebookData {
-    // A NotebookFormatError propagates: VS Code shows its message and opens nothing, so the file
-    // on disk can never be overwritten by an empty notebook.
-    const notebook: Notebook = parseNotebook(content, "This .fernb file");
+    // The error propagates: VS Code opens nothing, so the file on disk can never be overwritten by
+    // an empty notebook. VS Code's own placeholder only says "unexpected error", so we say what.
+    let notebook: Notebook;
+    try {
+      notebook = parseNotebook(content, "This .fernb file");
+    } catch (e) {
+      if (e instanceof NotebookFormatError) void vscode.window.showErrorMessage(e.message);
+      throw e;
+    }
     const data = new vscode.NotebookData(notebook.cells.map(toCellData));
     data.metadata = notebook.metadata;
     return data;

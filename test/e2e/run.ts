@@ -24,13 +24,17 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { parseNotebook, serializeNotebook } from "../../extension/notebookFormat";
 import { join, resolve } from "node:path";
 import { ARTIFACTS_DIR, CodeServer, CODE_SERVER_BIN, log, REPO_ROOT, waitFor, Workbench, writeArtifact } from "./codeServer";
 
 const FIXTURE = resolve(process.env.FERNB_E2E_FIXTURE || join(REPO_ROOT, "test", "fixtures", "e2e.fernb"));
 const EXTENSION = resolve(process.env.FERNB_E2E_EXTENSION || REPO_ROOT);
 const NOTEBOOK_NAME = "e2e.fernb";
+const BROKEN_NAME = "broken.fernb";
+/** A notebook cut off in the middle, as after a crash while copying it. */
+const BROKEN_TEXT = '{\n  "fernb": 1,\n  "metadata": {},\n  "cells": [\n    {\n      "kind": "code",\n      "language": "typescript",\n      "source": ["console.log(1)';
 const KERNEL_LABEL = "FER Kernel";
 const CHART_MIME = "application/vnd.fernb.chart+json";
 
@@ -95,6 +99,7 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
   try {
     await step("code-server starts and the workbench loads", async () => {
       copyFileSync(FIXTURE, join(server.workspace, NOTEBOOK_NAME));
+      writeFileSync(join(server.workspace, BROKEN_NAME), BROKEN_TEXT);
       await server.start();
       wb = await Workbench.open(server);
       // Opening the notebook before the extension host is up opens it as JSON text.
@@ -181,6 +186,37 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
       assert.ok(box && box.width > 50 && box.height > 50, `the chart SVG is too small or hidden: ${JSON.stringify(box)}`);
       await svg.scrollIntoViewIfNeeded().catch(() => undefined);
       await w.screenshot("e2e-04-chart");
+    });
+
+    await step("saving writes the outputs into the .fernb file, in canonical form", async () => {
+      const w = wb!;
+      const file = join(server.workspace, NOTEBOOK_NAME);
+      await w.runCommand("File: Save");
+      const saved = await waitFor("the notebook file to hold outputs", async () => {
+        const bytes = readFileSync(file);
+        const nb = parseNotebook(bytes, NOTEBOOK_NAME);
+        return nb.cells.some((c) => (c.outputs ?? []).length > 0) ? { bytes, nb } : undefined;
+      }, 30_000);
+      const mimes = saved.nb.cells.flatMap((c) => (c.outputs ?? []).flatMap((o) => o.items.map((i) => i.mime)));
+      const text = saved.nb.cells.flatMap((c) => (c.outputs ?? []).flatMap((o) => o.items.map((i) => new TextDecoder().decode(i.data)))).join("\n");
+      assert.ok(text.includes(expected.text!), `the saved outputs hold "${expected.text}"`);
+      assert.ok(mimes.includes(CHART_MIME), `the saved outputs hold the chart (${mimes.join(", ")})`);
+      assert.ok(mimes.includes("application/vnd.code.notebook.error") && text.includes(expected.error!), "the saved outputs hold the error");
+      assert.ok(saved.nb.cells.some((c) => c.execution?.order === 1 && c.execution.success === true), "execution order and success are saved");
+      assert.equal(new TextDecoder().decode(serializeNotebook(saved.nb)), saved.bytes.toString("utf8"), "the saved file is in canonical form");
+    });
+
+    await step("a truncated .fernb opens with a clear error and the file is left unchanged", async () => {
+      const w = wb!;
+      await w.openFile(BROKEN_NAME);
+      await waitFor("the notebook error message", async () => {
+        const body = await w.page.locator(".monaco-workbench").innerText().catch(() => "");
+        return /is not a valid fernb notebook/.test(body) ? body : undefined;
+      }, 60_000).catch(async (e) => {
+        throw new Error(`${(e as Error).message}; notifications: ${JSON.stringify(await w.notifications())}`);
+      });
+      await w.screenshot("e2e-05-broken-notebook");
+      assert.equal(readFileSync(join(server.workspace, BROKEN_NAME), "utf8"), BROKEN_TEXT, "the broken file was not overwritten");
     });
   } finally {
     if (failed) await dumpFailure(server, wb);
