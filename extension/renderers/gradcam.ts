@@ -1,0 +1,400 @@
+/**
+ * Notebook renderer for `application/vnd.fernb.gradcam+json`: per face, the face itself and one
+ * Grad-CAM (or Grad-CAM++) heat map per class (predicted class first, then the true class), each
+ * upsampled bilinearly to the face size, coloured with a colour map and alpha-blended over the face
+ * on a canvas. One opacity slider and one colour-map select drive the whole output.
+ */
+import type { ActivationFunction } from "vscode-notebook-renderer";
+import {
+  BASE_CSS,
+  PayloadError,
+  basename,
+  decodeBase64,
+  expectArray,
+  expectClasses,
+  expectInt,
+  expectNumber,
+  expectObject,
+  expectString,
+  h,
+  isImageDataUrl,
+  optionalNumber,
+  optionalString,
+  percent,
+  probability,
+  readJson,
+  showError,
+  uniqueId,
+} from "./_shared";
+
+export interface GradcamCam {
+  class: number;
+  width: number;
+  height: number;
+  data: string;
+  /** Confidence drop when the top `fraction` (default 0.2) of CAM pixels are blanked, vs as many random pixels. */
+  faithfulness?: { camDrop: number; randomDrop: number; fraction?: number };
+}
+
+export interface GradcamItem {
+  path: string;
+  label: number;
+  predicted: number;
+  probs: number[];
+  image: string;
+  cams: GradcamCam[];
+}
+
+export interface GradcamPayload {
+  title?: string;
+  method: string;
+  layer: string;
+  classes: string[];
+  items: GradcamItem[];
+}
+
+type ValidCam = GradcamCam & { values: Uint8Array };
+type ValidItem = Omit<GradcamItem, "cams"> & { cams: ValidCam[] };
+type ValidPayload = Omit<GradcamPayload, "items"> & { items: ValidItem[] };
+
+/** Checks the payload's shape and decodes the CAMs; throws a PayloadError naming the first problem. */
+export function validateGradcam(raw: unknown): ValidPayload {
+  const p = expectObject(raw, "the payload");
+  const classes = expectClasses(p.classes);
+  const k = classes.length;
+  const items = expectArray(p.items, "items").map((rawItem, n): ValidItem => {
+    const w = `items[${n}]`;
+    const it = expectObject(rawItem, w);
+    const image = expectString(it.image, `${w}.image`);
+    if (!isImageDataUrl(image)) throw new PayloadError(`${w}.image must be a data:image/...;base64 URL`);
+    const probs = expectArray(it.probs, `${w}.probs`).map((v, i) => probability(v, `${w}.probs[${i}]`));
+    if (probs.length !== k) throw new PayloadError(`${w}.probs has ${probs.length} values but there are ${k} classes`);
+    const cams = expectArray(it.cams, `${w}.cams`).map((rawCam, c): ValidCam => {
+      const wc = `${w}.cams[${c}]`;
+      const cam = expectObject(rawCam, wc);
+      const width = expectInt(cam.width, `${wc}.width`, 1, 4096);
+      const height = expectInt(cam.height, `${wc}.height`, 1, 4096);
+      const data = expectString(cam.data, `${wc}.data`);
+      const values = decodeBase64(data, `${wc}.data`);
+      if (values.length !== width * height) throw new PayloadError(`${wc}.data holds ${values.length} bytes but width×height is ${width}×${height} = ${width * height}`);
+      let faithfulness: GradcamCam["faithfulness"];
+      if (cam.faithfulness !== undefined && cam.faithfulness !== null) {
+        const f = expectObject(cam.faithfulness, `${wc}.faithfulness`);
+        faithfulness = {
+          camDrop: expectNumber(f.camDrop, `${wc}.faithfulness.camDrop`),
+          randomDrop: expectNumber(f.randomDrop, `${wc}.faithfulness.randomDrop`),
+          fraction: optionalNumber(f.fraction, `${wc}.faithfulness.fraction`, 0, 1),
+        };
+      }
+      return { class: expectInt(cam.class, `${wc}.class`, 0, k - 1), width, height, data, values, faithfulness };
+    });
+    return {
+      path: expectString(it.path, `${w}.path`),
+      label: expectInt(it.label, `${w}.label`, 0, k - 1),
+      predicted: expectInt(it.predicted, `${w}.predicted`, 0, k - 1),
+      probs,
+      image,
+      cams,
+    };
+  });
+  return {
+    title: optionalString(p.title, "title"),
+    method: expectString(p.method, "method"),
+    layer: expectString(p.layer, "layer"),
+    classes,
+    items,
+  };
+}
+
+// ---- colour maps: 256×RGB lookup tables -------------------------------------------------------
+
+/** 17 evenly spaced stops of matplotlib's viridis / inferno (as in d3-scale-chromatic), interpolated linearly. */
+const STOPS: Record<string, string> = {
+  viridis: "44015448186a472d7b4240863b528b33638d2c728e26828e21918c1fa08828ae803fbc735ec96284d44baddc30d8e219fde725",
+  inferno: "0000040b0724210c4a3d096557106e71196e8a226aa32c61bc3754d24644e45a31f1731df98e09fcac11f9cb35f2ea69fcffa4",
+};
+
+const clamp01 = (x: number) => Math.max(0, Math.min(1, x));
+
+/** Google's Turbo, polynomial approximation (as in d3-scale-chromatic). */
+function turbo(t: number): [number, number, number] {
+  return [
+    34.61 + t * (1172.33 - t * (10793.56 - t * (33300.12 - t * (38394.49 - t * 14825.05)))),
+    23.31 + t * (557.33 + t * (1225.33 - t * (3574.96 - t * (1073.77 + t * 707.56)))),
+    27.2 + t * (3211.1 - t * (15327.97 - t * (27814 - t * (22569.18 - t * 6838.66)))),
+  ];
+}
+
+function jet(t: number): [number, number, number] {
+  return [clamp01(1.5 - Math.abs(4 * t - 3)) * 255, clamp01(1.5 - Math.abs(4 * t - 2)) * 255, clamp01(1.5 - Math.abs(4 * t - 1)) * 255];
+}
+
+export const COLOR_MAPS = ["turbo", "jet", "viridis", "inferno"] as const;
+export type ColorMap = (typeof COLOR_MAPS)[number];
+
+const luts = new Map<ColorMap, Uint8ClampedArray>();
+
+export function colorLut(name: ColorMap): Uint8ClampedArray {
+  let lut = luts.get(name);
+  if (lut) return lut;
+  lut = new Uint8ClampedArray(256 * 3);
+  const stops = STOPS[name];
+  const n = stops ? stops.length / 6 : 0;
+  for (let v = 0; v < 256; v++) {
+    const t = v / 255;
+    let rgb: [number, number, number];
+    if (stops) {
+      const x = t * (n - 1);
+      const i = Math.min(n - 2, Math.floor(x));
+      const f = x - i;
+      rgb = [0, 1, 2].map((c) => {
+        const a = parseInt(stops.slice(i * 6 + c * 2, i * 6 + c * 2 + 2), 16);
+        const b = parseInt(stops.slice((i + 1) * 6 + c * 2, (i + 1) * 6 + c * 2 + 2), 16);
+        return a + (b - a) * f;
+      }) as [number, number, number];
+    } else {
+      rgb = name === "jet" ? jet(t) : turbo(t);
+    }
+    lut.set(rgb.map(Math.round), v * 3);
+  }
+  luts.set(name, lut);
+  return lut;
+}
+
+/** Bilinear upsampling (pixel centres aligned, edges clamped) of a w×h uint8 map to W×H. */
+export function upsample(src: Uint8Array, w: number, h: number, W: number, H: number): Uint8Array {
+  const out = new Uint8Array(W * H);
+  const axis = (from: number, to: number) => {
+    const i0 = new Int32Array(to), i1 = new Int32Array(to), f = new Float32Array(to);
+    for (let x = 0; x < to; x++) {
+      const s = Math.max(0, Math.min(from - 1, ((x + 0.5) * from) / to - 0.5));
+      i0[x] = Math.floor(s);
+      i1[x] = Math.min(from - 1, i0[x] + 1);
+      f[x] = s - i0[x];
+    }
+    return { i0, i1, f };
+  };
+  const ax = axis(w, W);
+  const ay = axis(h, H);
+  for (let y = 0; y < H; y++) {
+    const r0 = ay.i0[y] * w, r1 = ay.i1[y] * w, fy = ay.f[y];
+    for (let x = 0; x < W; x++) {
+      const x0 = ax.i0[x], x1 = ax.i1[x], fx = ax.f[x];
+      const top = src[r0 + x0] + (src[r0 + x1] - src[r0 + x0]) * fx;
+      const bottom = src[r1 + x0] + (src[r1 + x1] - src[r1 + x0]) * fx;
+      out[y * W + x] = Math.round(top + (bottom - top) * fy);
+    }
+  }
+  return out;
+}
+
+// ---- rendering -------------------------------------------------------------------------------
+
+const FACE_PX = 144;
+
+const CSS = `
+.fernb-gc { ${BASE_CSS} }
+.fernb-gc .gc-head { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 16px; margin: 2px 0 10px; }
+.fernb-gc .gc-title { font-weight: 600; }
+.fernb-gc .gc-meta { opacity: 0.85; }
+.fernb-gc code { font-family: var(--vscode-editor-font-family, monospace); font-size: 0.95em; }
+.fernb-gc .gc-controls { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; }
+.fernb-gc .gc-controls label { display: inline-flex; align-items: center; gap: 6px; }
+.fernb-gc input[type="range"] { width: 120px; accent-color: var(--vscode-button-background, #0e639c); }
+.fernb-gc select { font: inherit; padding: 1px 4px; border-radius: 2px;
+  color: var(--vscode-dropdown-foreground, var(--vscode-editor-foreground, #333));
+  background: var(--vscode-dropdown-background, var(--vscode-editor-background, #fff));
+  border: 1px solid var(--vscode-dropdown-border, var(--vscode-contrastBorder, #8888)); }
+.fernb-gc input:focus-visible, .fernb-gc select:focus-visible { outline: 2px solid var(--vscode-focusBorder, #0078d4); outline-offset: 1px; }
+.fernb-gc output { font-variant-numeric: tabular-nums; min-width: 3ch; }
+.fernb-gc .gc-bar { display: inline-flex; align-items: center; gap: 4px; font-size: 0.9em; opacity: 0.9; }
+.fernb-gc .gc-bar canvas { width: 96px; height: 10px; border-radius: 2px; }
+.fernb-gc .gc-item { padding: 8px 0; border-top: 1px solid var(--vscode-editorWidget-border, var(--vscode-contrastBorder, #8884)); }
+.fernb-gc .gc-item-head { display: flex; flex-wrap: wrap; gap: 4px 12px; margin-bottom: 6px; }
+.fernb-gc .gc-path { font-family: var(--vscode-editor-font-family, monospace); opacity: 0.85; }
+.fernb-gc .gc-ok { color: var(--vscode-charts-green, #388a34); }
+.fernb-gc .gc-bad { color: var(--vscode-errorForeground, #c72e0f); }
+.fernb-gc .gc-row { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
+.fernb-gc figure { margin: 0; width: ${FACE_PX + 24}px; }
+.fernb-gc canvas.gc-canvas { display: block; image-rendering: pixelated; border-radius: 2px;
+  outline: 1px solid var(--vscode-contrastBorder, transparent); }
+.fernb-gc figcaption { margin-top: 4px; line-height: 1.3; font-size: 0.95em; }
+.fernb-gc .gc-cap { font-weight: 600; }
+.fernb-gc .gc-faith { display: block; opacity: 0.85; font-size: 0.92em; margin-top: 2px; }
+.fernb-gc ol.gc-top { margin: 2px 0 0; padding-left: 1.6em; font-variant-numeric: tabular-nums; }
+.fernb-gc .gc-msg { color: var(--vscode-errorForeground, #c72e0f); }
+`;
+
+interface CamView {
+  ctx: CanvasRenderingContext2D;
+  face: ImageData;
+  heat: Uint8Array;
+}
+
+interface Settings {
+  opacity: number;
+  colorMap: ColorMap;
+}
+
+const settingsById = new Map<string, Settings>();
+
+function blend(view: CamView, lut: Uint8ClampedArray, alpha: number): void {
+  const { face, heat, ctx } = view;
+  const out = ctx.createImageData(face.width, face.height);
+  const s = face.data, d = out.data, a = alpha, b = 1 - alpha;
+  for (let p = 0, q = 0; p < heat.length; p++, q += 4) {
+    const c = heat[p] * 3;
+    d[q] = s[q] * b + lut[c] * a;
+    d[q + 1] = s[q + 1] * b + lut[c + 1] * a;
+    d[q + 2] = s[q + 2] * b + lut[c + 2] * a;
+    d[q + 3] = 255;
+  }
+  ctx.putImageData(out, 0, 0);
+}
+
+function camCaption(payload: ValidPayload, item: ValidItem, cam: ValidCam): string {
+  const name = `${payload.classes[cam.class]} ${percent(item.probs[cam.class])}`;
+  if (cam.class === item.predicted && cam.class === item.label) return `predicted = true: ${name}`;
+  if (cam.class === item.predicted) return `predicted: ${name}`;
+  if (cam.class === item.label) return `true: ${name}`;
+  return `class: ${name}`;
+}
+
+function faithText(f: NonNullable<GradcamCam["faithfulness"]>): string {
+  const pct = `${Math.round((f.fraction ?? 0.2) * 100)}%`;
+  return `confidence drop when the top ${pct} CAM pixels are blanked: ${f.camDrop.toFixed(2)} vs ${f.randomDrop.toFixed(2)} for random ${pct}`;
+}
+
+async function loadImage(src: string): Promise<HTMLImageElement> {
+  const img = new Image();
+  img.src = src;
+  await img.decode();
+  return img;
+}
+
+function canvas(width: number, height: number, label: string): HTMLCanvasElement {
+  const c = h("canvas", { class: "gc-canvas", width, height, role: "img", "aria-label": label });
+  c.style.width = `${width}px`;
+  c.style.height = `${height}px`;
+  return c;
+}
+
+async function renderItem(payload: ValidPayload, item: ValidItem, index: number, views: CamView[], signal?: AbortSignal): Promise<HTMLElement> {
+  const { classes } = payload;
+  const correct = item.label === item.predicted;
+  const section = h("section", { class: "gc-item", "aria-label": `face ${index + 1}: ${basename(item.path)}` },
+    h("div", { class: "gc-item-head" },
+      h("span", { class: "gc-path", title: item.path }, `#${index + 1} ${basename(item.path)}`),
+      h("span", {}, `true: ${classes[item.label]} · predicted: ${classes[item.predicted]} `,
+        h("span", { class: correct ? "gc-ok" : "gc-bad" }, correct ? "✓ correct" : "✗ wrong"))));
+  const row = h("div", { class: "gc-row" });
+  section.append(row);
+
+  const top = item.probs.map((p, c) => [p, c] as const).sort((a, b) => b[0] - a[0]).slice(0, 3);
+  const topList = h("ol", { class: "gc-top", "aria-label": "top-3 probabilities" }, ...top.map(([p, c]) => h("li", {}, `${classes[c]} ${percent(p)}`)));
+
+  let img: HTMLImageElement;
+  try {
+    img = await loadImage(item.image);
+  } catch {
+    row.append(h("div", { class: "gc-msg" }, `could not decode the face image of ${item.path}`), topList);
+    return section;
+  }
+  if (signal?.aborted) return section;
+  const iw = img.naturalWidth || FACE_PX, ih = img.naturalHeight || FACE_PX;
+  const scale = FACE_PX / Math.max(iw, ih);
+  const W = Math.max(1, Math.round(iw * scale)), H = Math.max(1, Math.round(ih * scale));
+
+  const faceCanvas = canvas(W, H, `face ${item.path}`);
+  const fctx = faceCanvas.getContext("2d", { willReadFrequently: true })!;
+  // Upscaled faces stay crisp (pixelated); larger images are downscaled smoothly.
+  fctx.imageSmoothingEnabled = scale < 1;
+  fctx.drawImage(img, 0, 0, W, H);
+  const face = fctx.getImageData(0, 0, W, H);
+  row.append(h("figure", { class: "gc-face" }, faceCanvas, h("figcaption", {}, h("span", { class: "gc-cap" }, "face"), topList)));
+
+  // Predicted class first, then the true class, then any others in payload order.
+  const rank = (c: ValidCam) => (c.class === item.predicted ? 0 : c.class === item.label ? 1 : 2);
+  const cams = [...item.cams].sort((a, b) => rank(a) - rank(b));
+  for (const cam of cams) {
+    const caption = camCaption(payload, item, cam);
+    const c = canvas(W, H, `${payload.method} heat map for ${classes[cam.class]} over the face (${caption})`);
+    const ctx = c.getContext("2d", { willReadFrequently: true })!;
+    views.push({ ctx, face, heat: upsample(cam.values, cam.width, cam.height, W, H) });
+    row.append(h("figure", { class: "gc-cam", "data-class": cam.class }, c,
+      h("figcaption", {}, h("span", { class: "gc-cap" }, caption), cam.faithfulness ? h("span", { class: "gc-faith" }, faithText(cam.faithfulness)) : null)));
+  }
+  if (!cams.length) row.append(h("div", { class: "gc-msg" }, "no CAMs were sent for this face"));
+  return section;
+}
+
+async function render(payload: ValidPayload, element: HTMLElement, settings: Settings, signal?: AbortSignal): Promise<void> {
+  const sliderId = uniqueId("fernb-gc-opacity");
+  const selectId = uniqueId("fernb-gc-cmap");
+  const slider = h("input", { id: sliderId, type: "range", min: 0, max: 1, step: 0.05, value: settings.opacity, class: "gc-opacity" });
+  const shown = h("output", { for: sliderId }, percent(settings.opacity));
+  const select = h("select", { id: selectId, class: "gc-cmap" }, ...COLOR_MAPS.map((m) => h("option", { value: m, selected: m === settings.colorMap }, m)));
+  const bar = h("canvas", { width: 128, height: 1, "aria-hidden": "true" });
+  const root = h("div", { class: "fernb-gc" },
+    h("style", {}, CSS),
+    h("div", { class: "gc-head" },
+      h("span", { class: "gc-title" }, payload.title ?? payload.method),
+      h("span", { class: "gc-meta" }, `${payload.method} at layer `, h("code", {}, payload.layer), ` · ${payload.items.length} face${payload.items.length === 1 ? "" : "s"}`),
+      h("div", { class: "gc-controls" },
+        h("label", { for: sliderId }, "Heat-map opacity"), slider, shown,
+        h("label", { for: selectId }, "Colour map"), select,
+        h("span", { class: "gc-bar" }, "low", bar, "high"))));
+  element.replaceChildren(root);
+
+  const views: CamView[] = [];
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    const lut = colorLut(settings.colorMap);
+    for (const v of views) blend(v, lut, settings.opacity);
+    const bctx = bar.getContext("2d")!;
+    const strip = bctx.createImageData(128, 1);
+    for (let x = 0; x < 128; x++) {
+      const c = Math.round((x / 127) * 255) * 3;
+      strip.data.set([lut[c], lut[c + 1], lut[c + 2], 255], x * 4);
+    }
+    bctx.putImageData(strip, 0, 0);
+  };
+  const schedule = () => {
+    if (!frame) frame = requestAnimationFrame(draw);
+  };
+  slider.addEventListener("input", () => {
+    settings.opacity = clamp01(Number(slider.value));
+    slider.setAttribute("aria-valuetext", percent(settings.opacity));
+    shown.textContent = percent(settings.opacity);
+    schedule();
+  });
+  select.addEventListener("change", () => {
+    settings.colorMap = select.value as ColorMap;
+    schedule();
+  });
+
+  if (!payload.items.length) root.append(h("p", {}, "No faces in this output."));
+  const sections = await Promise.all(payload.items.map((item, i) => renderItem(payload, item, i, views, signal)));
+  if (signal?.aborted) return;
+  root.append(...sections);
+  draw();
+  root.dataset.ready = "true";
+}
+
+export const activate: ActivationFunction = () => ({
+  async renderOutputItem(item, element, signal) {
+    try {
+      const payload = validateGradcam(readJson(item));
+      let settings = settingsById.get(item.id);
+      if (!settings) settingsById.set(item.id, (settings = { opacity: 0.5, colorMap: "turbo" }));
+      await render(payload, element, settings, signal);
+    } catch (e) {
+      showError(element, "Grad-CAM", e);
+    }
+  },
+  disposeOutputItem(id) {
+    if (id === undefined) settingsById.clear();
+    else settingsById.delete(id);
+  },
+});
