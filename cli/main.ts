@@ -7,14 +7,29 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import * as path from "node:path";
 import { parseNotebook, serializeNotebook } from "../extension/notebookFormat";
 import { executedPath, runNotebook } from "./runNotebook";
+import { evaluateCommand } from "./evaluate";
+import { predictCommand } from "./predict";
+import { setLineWriter } from "../kernel/fer/progress";
 
 const USAGE = `Usage:
   fernb run <notebook.fernb> [--out <executed.fernb>]
       Runs every code cell with the FER kernel, prints progress, writes the executed notebook
       (default: <notebook>.executed.fernb beside it; the source is never modified unless --out
-      names it) and exits non-zero on the first failing cell.`;
+      names it) and exits non-zero on the first failing cell.
+
+  fernb evaluate --model <model dir> --data <folder> [--json] [--tta flip,tencrop] [--backend wasm|cpu|...]
+      Evaluates a saved model on a folder with one sub-folder per emotion: accuracy, macro- and
+      weighted-F1, per-class precision/recall/F1, confusion matrix, calibration. With --json the
+      last line printed is one JSON object (accuracy, macroF1, perClass, confusion, n, ...).
+
+  fernb predict --model <model dir> <image or folder>... [--json]
+      Prints, per image, the seven emotion probabilities and the top class. Images of any size and
+      format are decoded and resized as in training.`;
 
 class UsageError extends Error {}
+
+/** Flags that take no value. */
+const BOOLEAN_FLAGS = new Set(["json", "help"]);
 
 function parseArgs(argv: string[]): { positional: string[]; flags: Record<string, string | true> } {
   const positional: string[] = [];
@@ -24,7 +39,7 @@ function parseArgs(argv: string[]): { positional: string[]; flags: Record<string
     if (a.startsWith("--")) {
       const [key, inline] = a.slice(2).split("=", 2);
       if (inline !== undefined) flags[key] = inline;
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) flags[key] = argv[++i];
+      else if (!BOOLEAN_FLAGS.has(key) && i + 1 < argv.length && !argv[i + 1].startsWith("--")) flags[key] = argv[++i];
       else flags[key] = true;
     } else positional.push(a);
   }
@@ -52,10 +67,18 @@ async function run(args: string[]): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Progress lines go to stderr, so stdout holds only results (and --json output).
+  setLineWriter((line) => process.stderr.write(line + "\n"));
   const [command, ...rest] = argv;
   switch (command) {
     case "run":
       return run(rest);
+    case "evaluate":
+      return evaluateCommand(parseArgs(rest).flags, (m) => new UsageError(m));
+    case "predict": {
+      const { positional, flags } = parseArgs(rest);
+      return predictCommand(positional, flags, (m) => new UsageError(m));
+    }
     case undefined:
     case "help":
     case "--help":

@@ -15,5 +15,8 @@ export { createResNet18, logitsModel, DEFAULT_RESNET, LAST_CONV_LAYER, LOGITS_LA
 export { train, cosineLearningRate, predictProbabilities, datasetNormalization, machineDescription, DEFAULT_TRAIN_OPTIONS, type TrainOptions, type TrainResult, type TrainEvent, type EpochRecord, type TrainingData } from "./train";
 export { saveModel, loadModel, type ModelCard, type InputSpec, type SaveOptions } from "./modelIO";
 export { importResNet18Weights, type ImportReport } from "./importWeights";
+export { predictFiles, imageFiles, type FacePrediction } from "./predict";
 export { basicMetrics, confusionMatrix, type BasicMetrics, type ClassMetrics } from "./metrics";
+export { evaluate, Evaluation, metricsFromProbabilities, calibration, CONFUSION_MIME, type Metrics, type Prediction, type Tta, type EvaluationOptions } from "./evaluate";
+export { explain, classActivationMaps, CamReport, GRADCAM_MIME, type CamMethod, type CamOptions } from "./cam/index";
 export { progressBar, formatDuration } from "./progress";

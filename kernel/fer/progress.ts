@@ -6,6 +6,12 @@
 import type { Display, DisplayHandle } from "../display";
 
 let notebookDisplay: Display | undefined;
+let lineWriter: (line: string) => void = (line) => process.stdout.write(line + "\n");
+
+/** Where progress lines go outside notebooks (the CLI sends them to stderr, keeping stdout for results). */
+export function setLineWriter(write: (line: string) => void): void {
+  lineWriter = write;
+}
 let interruptSignal: (() => AbortSignal | undefined) | undefined;
 
 /** Called by the kernel process: library code then shows progress as notebook outputs. */
@@ -68,7 +74,7 @@ function escapeHtml(s: string): string {
  */
 export function progressBar(title: string, total: number, options: { doneAtStart?: number; lineIntervalMs?: number; write?: (line: string) => void } = {}): ProgressBar {
   const eta = new Eta(total, options.doneAtStart ?? 0);
-  const write = options.write ?? ((line: string) => process.stdout.write(line + "\n"));
+  const write = options.write ?? ((line: string) => lineWriter(line));
   let last = 0;
   let handle: DisplayHandle<string> | undefined;
   const render = (done: number, status: string, final: boolean) => {
@@ -119,7 +125,8 @@ export function liveChart(spec: (values: object[]) => object, minIntervalMs = 20
   };
 }
 
-/** Prints a line: as cell output in a notebook, on stdout from a script. */
+/** Prints a line: as cell output in a notebook, through the line writer from a script. */
 export function info(line: string): void {
-  process.stdout.write(line + "\n");
+  if (notebookDisplay) process.stdout.write(line + "\n");
+  else lineWriter(line);
 }
