@@ -24,7 +24,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { parseNotebook, serializeNotebook } from "../../extension/notebookFormat";
 import { join, resolve } from "node:path";
 import { ARTIFACTS_DIR, CodeServer, CODE_SERVER_BIN, log, REPO_ROOT, waitFor, Workbench, writeArtifact } from "./codeServer";
@@ -100,6 +100,8 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
     await step("code-server starts and the workbench loads", async () => {
       copyFileSync(FIXTURE, join(server.workspace, NOTEBOOK_NAME));
       writeFileSync(join(server.workspace, BROKEN_NAME), BROKEN_TEXT);
+      // Faces for the evaluation cells: the bundled sample's validation split.
+      cpSync(join(REPO_ROOT, "notebooks", "data", "sample", "val"), join(server.workspace, "faces"), { recursive: true });
       await server.start();
       wb = await Workbench.open(server);
       // Opening the notebook before the extension host is up opens it as JSON text.
@@ -186,6 +188,48 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
       assert.ok(box && box.width > 50 && box.height > 50, `the chart SVG is too small or hidden: ${JSON.stringify(box)}`);
       await svg.scrollIntoViewIfNeeded().catch(() => undefined);
       await w.screenshot("e2e-04-chart");
+    });
+
+    await step("the confusion matrix renders; clicking a cell shows its faces", async () => {
+      const w = wb!;
+      const frame = w.rendererFrame();
+      const cells = frame.locator(".fernb-cm td[data-row][data-col]");
+      await w.waitForInOutputs(cells.first(), 120_000);
+      assert.equal(await cells.count(), 49, "7×7 cells");
+      const total = await frame.locator(".fernb-cm .cm-total.cm-grand").innerText();
+      assert.equal(total.trim(), "105", "grand total = the 105 sample faces");
+      // A cell with faces: the first non-zero one.
+      const counts = await cells.allInnerTexts();
+      const k = counts.findIndex((t) => Number(t.trim()) > 0);
+      assert.ok(k >= 0, "some cell has faces");
+      const cell = cells.nth(k);
+      await cell.scrollIntoViewIfNeeded();
+      await cell.click();
+      const faces = frame.locator(".fernb-cm .cm-faces .cm-face");
+      await faces.first().waitFor({ state: "visible", timeout: 30_000 });
+      const shown = await faces.count();
+      assert.ok(shown > 0 && shown <= Number(counts[k]), `${shown} faces for a cell of ${counts[k]}`);
+      assert.match(await frame.locator(".fernb-cm .cm-faces-head").innerText(), /→/);
+      const img = frame.locator(".fernb-cm .cm-faces img").first();
+      assert.ok(((await img.getAttribute("src")) ?? "").startsWith("data:image/png;base64,"), "thumbnails travel inside the output");
+      await w.screenshot("e2e-06-confusion-faces");
+    });
+
+    await step("the Grad-CAM view shows the face and its heat maps", async () => {
+      const w = wb!;
+      const frame = w.rendererFrame();
+      const items = frame.locator(".fernb-gc .gc-item");
+      await w.waitForInOutputs(items.first(), 120_000);
+      assert.ok((await items.count()) >= 1);
+      const canvases = frame.locator(".fernb-gc .gc-item").first().locator("canvas");
+      assert.ok((await canvases.count()) >= 2, "face + heat maps");
+      // Bring the Grad-CAM output into view for the screenshot (the notebook list scrolls, not the frame).
+      for (let i = 0; i < 20; i++) {
+        const box = await items.first().boundingBox().catch(() => null);
+        if (box && box.y > 100 && box.y < 500) break;
+        if (!(await w.scrollNotebook(box && box.y < 100 ? -300 : 300))) break;
+      }
+      await w.screenshot("e2e-07-gradcam");
     });
 
     await step("saving writes the outputs into the .fernb file, in canonical form", async () => {
