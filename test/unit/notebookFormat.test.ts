@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { NotebookFormatError, parseNotebook, serializeNotebook, type Notebook } from "../../extension/notebookFormat";
 
 const enc = new TextEncoder();
@@ -57,7 +57,9 @@ test("serialization is stable: pretty-printed, sorted metadata keys, trailing ne
 });
 
 test("the shipped notebooks are in canonical form", () => {
-  for (const name of ["notebooks/hello.fernb", "test/fixtures/e2e.fernb"]) {
+  const names = [...readdirSync("notebooks").filter((f) => f.endsWith(".fernb")).map((f) => `notebooks/${f}`), "test/fixtures/e2e.fernb"];
+  assert.ok(names.length >= 4);
+  for (const name of names) {
     const bytes = readFileSync(name);
     assert.equal(dec.decode(serializeNotebook(parseNotebook(bytes))), dec.decode(bytes), `${name} is canonical`);
   }
