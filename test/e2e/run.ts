@@ -27,6 +27,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { parseNotebook, serializeNotebook } from "../../extension/notebookFormat";
 import { join, resolve } from "node:path";
+import type { Locator } from "playwright-core";
 import { ARTIFACTS_DIR, CodeServer, CODE_SERVER_BIN, log, REPO_ROOT, waitFor, Workbench, writeArtifact } from "./codeServer";
 
 const FIXTURE = resolve(process.env.FERNB_E2E_FIXTURE || join(REPO_ROOT, "test", "fixtures", "e2e.fernb"));
@@ -203,7 +204,7 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
       const k = counts.findIndex((t) => Number(t.trim()) > 0);
       assert.ok(k >= 0, "some cell has faces");
       const cell = cells.nth(k);
-      await cell.scrollIntoViewIfNeeded();
+      await bringIntoView(w, cell);
       await cell.click();
       const faces = frame.locator(".fernb-cm .cm-faces .cm-face");
       await faces.first().waitFor({ state: "visible", timeout: 30_000 });
@@ -223,12 +224,7 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
       assert.ok((await items.count()) >= 1);
       const canvases = frame.locator(".fernb-gc .gc-item").first().locator("canvas");
       assert.ok((await canvases.count()) >= 2, "face + heat maps");
-      // Bring the Grad-CAM output into view for the screenshot (the notebook list scrolls, not the frame).
-      for (let i = 0; i < 20; i++) {
-        const box = await items.first().boundingBox().catch(() => null);
-        if (box && box.y > 100 && box.y < 500) break;
-        if (!(await w.scrollNotebook(box && box.y < 100 ? -300 : 300))) break;
-      }
+      await bringIntoView(w, items.first());
       await w.screenshot("e2e-07-gradcam");
     });
 
@@ -269,6 +265,20 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
     log(`e2e finished in ${((Date.now() - started) / 1000).toFixed(1)}s${failed ? " (FAILED; see " + ARTIFACTS_DIR + ")" : ""}`);
   }
 });
+
+/**
+ * Scrolls the notebook (whose list scrolls, not the output frames) until `loc` is inside the
+ * window, so it can be clicked and seen in screenshots.
+ */
+async function bringIntoView(w: Workbench, loc: Locator): Promise<void> {
+  const height = w.page.viewportSize()?.height ?? 1000;
+  for (let i = 0; i < 30; i++) {
+    const box = await loc.boundingBox().catch(() => null);
+    if (box && box.y >= 120 && box.y + Math.min(box.height, 200) <= height - 40) return;
+    const dy = box ? Math.max(-400, Math.min(400, box.y - height / 3)) : 300;
+    if (!(await w.scrollNotebook(dy))) break;
+  }
+}
 
 async function dumpFailure(server: CodeServer, wb: Workbench | undefined): Promise<void> {
   try {
