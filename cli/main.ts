@@ -7,15 +7,17 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import * as path from "node:path";
 import { parseNotebook, serializeNotebook } from "../extension/notebookFormat";
 import { executedPath, runNotebook } from "./runNotebook";
+import { renderHtmlReport } from "./htmlReport";
 import { evaluateCommand } from "./evaluate";
 import { predictCommand } from "./predict";
 import { setLineWriter } from "../kernel/fer/progress";
 
 const USAGE = `Usage:
-  fernb run <notebook.fernb> [--out <executed.fernb>]
+  fernb run <notebook.fernb> [--out <executed.fernb>] [--html <report.html>]
       Runs every code cell with the FER kernel, prints progress, writes the executed notebook
       (default: <notebook>.executed.fernb beside it; the source is never modified unless --out
-      names it) and exits non-zero on the first failing cell.
+      names it) and exits non-zero on the first failing cell. --html also writes a standalone
+      report with charts, confusion matrices and Grad-CAM drawn as in VS Code.
 
   fernb evaluate --model <model dir> --data <folder> [--json] [--tta flip,tencrop] [--backend wasm|cpu|...]
       Evaluates a saved model on a folder with one sub-folder per emotion: accuracy, macro- and
@@ -62,6 +64,15 @@ async function run(args: string[]): Promise<number> {
   const kernelPath = path.join(__dirname, "kernel.js");
   const result = await runNotebook(notebook, { kernelPath, cwd: path.dirname(path.resolve(file)) });
   writeAtomicSync(out, serializeNotebook(result.notebook));
+  if (typeof flags.html === "string") {
+    const html = renderHtmlReport(result.notebook, {
+      title: path.basename(file),
+      extensionRoot: path.join(__dirname, ".."),
+      subtitle: `Run by fernb run on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · TensorFlow.js backend ${result.backend ?? "?"} · ${result.seconds.toFixed(0)} s${result.ok ? "" : ` · stopped at cell ${result.failedCell}`}`,
+    });
+    writeAtomicSync(flags.html, new TextEncoder().encode(html));
+    console.log(`HTML report: ${flags.html}`);
+  }
   console.log(result.ok ? `All cells ran in ${result.seconds.toFixed(1)} s. Executed notebook: ${out}` : `Stopped at cell ${result.failedCell}. Outputs so far: ${out}`);
   return result.ok ? 0 : 1;
 }

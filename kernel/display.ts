@@ -15,6 +15,9 @@ export interface Displayable {
 
 export type Emit = (displayId: string, update: boolean, items: OutputItem[]) => void;
 
+/** Marks display handles, so a cell ending in `display.x(...)` does not also print the handle. */
+export const DISPLAY_HANDLE = Symbol.for("fernb.displayHandle");
+
 export interface DisplayHandle<T> {
   readonly id: string;
   /** Replaces this output's content in place. */
@@ -61,7 +64,9 @@ export function createDisplay(emit: Emit): Display {
   function show<T>(toItems: (value: T) => OutputItem[], value: T): DisplayHandle<T> {
     const id = `display-${process.pid}-${++counter}`;
     emit(id, false, toItems(value));
-    return { id, update: (next: T) => emit(id, true, toItems(next)) };
+    const handle = { id, update: (next: T) => emit(id, true, toItems(next)) };
+    Object.defineProperty(handle, DISPLAY_HANDLE, { value: true });
+    return handle;
   }
   const one =
     <T extends MimeData>(mime: string) =>

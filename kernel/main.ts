@@ -3,7 +3,7 @@
  * receives cells over the IPC channel, runs them with CellExecutor, and streams stdout/stderr,
  * displays and results back as they happen.
  */
-import { createDisplay, DISPLAY_DECLARATIONS, itemsForValue } from "./display";
+import { createDisplay, DISPLAY_DECLARATIONS, DISPLAY_HANDLE, itemsForValue } from "./display";
 import { CellExecutor } from "./executor";
 import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
 import * as path from "node:path";
@@ -84,7 +84,8 @@ async function drain(): Promise<void> {
     const request = queue.shift()!;
     currentExecution = request.executionId;
     const outcome = await executor!.execute(request.code, request.cellLabel);
-    if (outcome.hasValue) {
+    const isHandle = typeof outcome.value === "object" && outcome.value !== null && DISPLAY_HANDLE in outcome.value;
+    if (outcome.hasValue && !isHandle) {
       send({ type: "display", executionId: request.executionId, displayId: `result-${request.executionId}`, update: false, items: itemsForValue(outcome.value) });
     }
     send({ type: "result", executionId: request.executionId, ok: outcome.ok, error: outcome.error, interrupted: outcome.interrupted });

@@ -226,7 +226,6 @@ export class FaceDataset {
     if (r.skipped.length) notes.push(`${r.skipped.length} file(s) skipped (unreadable/corrupt), e.g. ${r.skipped[0].path}: ${r.skipped[0].reason}`.slice(0, 160));
     if (r.unknownFolders.length) notes.push(`not loaded (unknown folders): ${r.unknownFolders.join(", ")}`.slice(0, 160));
     return {
-      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
       title: {
         text: `${this.size.toLocaleString("en-US")} faces, ${this.height}x${this.width}x${this.channels} — ${basename(this.root)}`,
         subtitle: notes.length ? notes : undefined,

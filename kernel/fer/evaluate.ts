@@ -133,7 +133,6 @@ export class Evaluation {
   reliabilitySpec(): object {
     const values = this.metrics.reliability.filter((b) => b.count > 0).map((b) => ({ mid: (b.lo + b.hi) / 2, confidence: b.confidence, accuracy: b.accuracy, count: b.count }));
     return {
-      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
       title: `Reliability (ECE ${this.metrics.ece.toFixed(3)})`,
       width: 260,
       height: 260,

@@ -460,7 +460,6 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
   const bar = visible ? progressBar("Training", totalSteps, { doneAtStart: state.step }) : undefined;
   const chart = visible
     ? liveChart((values) => ({
-        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
         title: "Training",
         data: { values },
         mark: { type: "line", point: false },

@@ -118,6 +118,7 @@ test("display API: MIME types, images and in-place updates", async () => {
     'h.update({ mark: "line", data: { values: [{ x: 1 }, { x: 2 }] } });',
     'display.mime({ "application/vnd.fernb.custom+json": { a: 1 }, "text/plain": "fallback" });',
     "display.json({ k: [1, 2] });",
+    "display.text('last')",
   ].join("\n"));
   assert.equal(r.ok, true, JSON.stringify(r.error));
   const [png, chart, update, custom, json] = r.events;
@@ -128,6 +129,7 @@ test("display API: MIME types, images and in-place updates", async () => {
   assert.deepEqual(JSON.parse(update.items![0].data as string).data.values, [{ x: 1 }, { x: 2 }]);
   assert.deepEqual(custom.items!.map((i) => i.mime), ["application/vnd.fernb.custom+json", "text/plain"]);
   assert.deepEqual(JSON.parse(json.items![0].data as string), { k: [1, 2] });
+  assert.equal(r.events.length, 6, "a cell ending in display.x(...) shows the output, not also the handle");
 });
 
 test("a runtime error reports the cell's own line numbers", async () => {
