@@ -68,7 +68,8 @@ export const activate: ActivationFunction = () => ({
     const key = JSON.stringify(skeleton);
     const existing = charts.get(item.id);
     if (existing && existing.skeleton === key && values && element.contains(existing.result.view.container())) {
-      await existing.result.view.data(DATASET, values).runAsync();
+      // resize(): a data change can change the layout (e.g. the number of facet rows).
+      await existing.result.view.data(DATASET, values).resize().runAsync();
       return;
     }
     existing?.result.finalize();
@@ -77,13 +78,14 @@ export const activate: ActivationFunction = () => ({
     container.className = "fernb-chart";
     element.append(container);
     try {
-      const result = await embed(container, skeleton as VisualizationSpec, {
+      // The first render gets its data inline, so the initial layout is computed from it.
+      const initial = values ? { ...skeleton, data: { name: DATASET, values } } : skeleton;
+      const result = await embed(container, initial as VisualizationSpec, {
         actions: false,
         renderer: "svg",
         config: themeConfig(),
         mode: "vega-lite",
       });
-      if (values) await result.view.data(DATASET, values).runAsync();
       charts.set(item.id, { skeleton: key, result });
       container.dataset.ready = "true";
     } catch (e) {

@@ -462,16 +462,18 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
     ? liveChart((values) => ({
         title: "Training",
         data: { values },
-        mark: { type: "line", point: false },
-        encoding: {
-          x: { field: "epoch", type: "quantitative", title: "epoch" },
-          y: { field: "value", type: "quantitative", title: null },
-          color: { field: "series", type: "nominal", title: null },
-          row: { field: "metric", type: "nominal", title: null, header: { labelOrient: "top" } },
+        facet: { row: { field: "metric", type: "nominal", title: null, header: { labelOrient: "top", labelAnchor: "start" } } },
+        spec: {
+          width: 420,
+          height: 110,
+          mark: { type: "line", point: false },
+          encoding: {
+            x: { field: "epoch", type: "quantitative", title: "epoch" },
+            y: { field: "value", type: "quantitative", title: null, scale: { zero: false } },
+            color: { field: "series", type: "nominal", title: null },
+          },
         },
         resolve: { scale: { y: "independent" } },
-        height: 120,
-        width: 420,
       }))
     : undefined;
 
