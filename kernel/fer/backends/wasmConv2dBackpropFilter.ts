@@ -11,23 +11,13 @@
  *   [KH, KW, Ci, Co].
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Backend, type Info, conv2dPadded, mark, release, reshape, run, transpose } from "./wasmUtil";
+import { type Backend, type ConvGradAttrs, type Info, type KernelArgs, conv2dPadded, mark, release, reshape, run, transpose } from "./wasmUtil";
 
-export function conv2dBackpropFilter(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: Backend;
-  attrs: Record<string, unknown>;
-}): Info {
+export function conv2dBackpropFilter(args: KernelArgs): Info {
   const { inputs, backend, attrs } = args;
   const x = inputs.x as Info;
   const dy = inputs.dy as Info;
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as {
-    strides: number | [number, number];
-    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-    dataFormat: "NHWC" | "NCHW";
-    dimRoundingMode?: "floor" | "round" | "ceil";
-    filterShape: [number, number, number, number];
-  };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as ConvGradAttrs & { filterShape: [number, number, number, number] };
   if (dataFormat === "NCHW") throw new Error("fernb wasm Conv2DBackpropFilter: only NHWC is supported");
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, "channelsLast",

@@ -11,23 +11,13 @@
  *   stridedByPhases), instead of convolving a zero-interleaved dy (4× the work at stride 2).
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Backend, type Info, conv2dPadded, heapF32, mark, padSpatial, release, transpose, zeroInterleave } from "./wasmUtil";
+import { type Backend, type ConvGradAttrs, type Info, type KernelArgs, conv2dPadded, heapF32, mark, padSpatial, release, transpose, zeroInterleave } from "./wasmUtil";
 
-export function conv2dBackpropInput(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: Backend;
-  attrs: Record<string, unknown>;
-}): Info {
+export function conv2dBackpropInput(args: KernelArgs): Info {
   const { inputs, backend, attrs } = args;
   const dy = inputs.dy as Info;
   const filter = inputs.filter as Info;
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as {
-    strides: number | [number, number];
-    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-    dataFormat: "NHWC" | "NCHW";
-    dimRoundingMode?: "floor" | "round" | "ceil";
-    inputShape: [number, number, number, number];
-  };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as ConvGradAttrs & { inputShape: [number, number, number, number] };
   if (dataFormat === "NCHW") throw new Error("fernb wasm Conv2DBackpropInput: only NHWC is supported");
   const info = tf.backend_util.computeConv2DInfo(
     inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, "channelsLast",

@@ -9,20 +9,16 @@
  * composition of tfjs kernels needs ~5 full-size passes per window position and was slower.
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Backend, type Info, heapF32, mark } from "./wasmUtil";
+import { type Info, type KernelArgs, type Padding, heapF32, mark } from "./wasmUtil";
 
-export function maxPoolGrad(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: Backend;
-  attrs: Record<string, unknown>;
-}): Info {
+export function maxPoolGrad(args: KernelArgs): Info {
   const { inputs, backend, attrs } = args;
   const dy = inputs.dy as Info;
   const x = inputs.input as Info;
   const { filterSize, strides, pad, dimRoundingMode } = attrs as {
     filterSize: number | [number, number];
     strides: number | [number, number];
-    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+    pad: Padding;
     dimRoundingMode?: "floor" | "round" | "ceil";
   };
   const info = tf.backend_util.computePool2DInfo(

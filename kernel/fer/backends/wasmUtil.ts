@@ -164,3 +164,20 @@ export function mark<F extends tf.KernelFunc>(f: F): F {
   (f as unknown as Record<symbol, unknown>)[FERNB_KERNEL] = true;
   return f;
 }
+
+/** What tfjs passes to a kernel function. */
+export interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: Backend;
+  attrs: Record<string, unknown>;
+}
+
+export type Padding = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+
+/** Attributes shared by the convolution gradient kernels. */
+export interface ConvGradAttrs {
+  strides: number | [number, number];
+  pad: Padding;
+  dataFormat: "NHWC" | "NCHW";
+  dimRoundingMode?: "floor" | "round" | "ceil";
+}
