@@ -5,6 +5,10 @@
  * {"backend", "train_img_s", "predict_img_s", "torch_train_img_s", "torch_predict_img_s",
  *  "train_ratio", "predict_ratio", ...}
  *
+ * When a hardware WebGPU adapter exists (Dawn: Vulkan/Metal/D3D12), the same measurement on it is
+ * added: "webgpu_train_img_s", "webgpu_predict_img_s", "webgpu_adapter" (a software adapter such
+ * as Mesa's llvmpipe never counts; without a hardware adapter these fields are left out).
+ *
  * Env: FERNB_BACKEND forces a backend; BENCH_STEPS (default 6) timed steps per measurement;
  * BENCH_STEM overrides the stem (imagenet | stride2 | cifar); BENCH_ROUNDS (default 2) alternates
  * fernb and PyTorch that many times and keeps each one's best round (the machine is shared and noisy).
@@ -14,6 +18,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { tf, initBackend, createResNet18, DEFAULT_RESNET, type Stem } from "../kernel/fer/index";
 import { createTrainingStep } from "../kernel/fer/train";
+import { adapterLabel, initWebGpuBackend } from "../kernel/fer/backends/webgpu";
 
 const BATCH = 64;
 const STEPS = Number(process.env.BENCH_STEPS ?? 6);
@@ -69,6 +74,29 @@ function measureTorch(python: string, threads: number): { train: number; predict
   return { train: r.train_img_s, predict: r.predict_img_s, version: r.torch };
 }
 
+/**
+ * fernb on a hardware WebGPU adapter, best of ROUNDS; `already` when the ladder picked it. Skipped
+ * quietly (undefined) when there is none: the software adapter never counts.
+ */
+async function measureWebGpu(already?: { train: number; predict: number; adapter: string }): Promise<{ train: number; predict: number; adapter: string } | undefined> {
+  if (already) return already;
+  let adapter: string;
+  try {
+    const r = await initWebGpuBackend({ allowSoftware: false });
+    adapter = adapterLabel(r.adapter);
+  } catch (e) {
+    log(`webgpu: not measured (${String((e as Error)?.message ?? e).split("\n")[0]})`);
+    return undefined;
+  }
+  let best = { train: 0, predict: 0 };
+  for (let round = 1; round <= ROUNDS; round++) {
+    const f = await measureFernb();
+    log(`webgpu round ${round} on ${adapter}: train ${f.train.toFixed(1)} predict ${f.predict.toFixed(1)} img/s`);
+    best = { train: Math.max(best.train, f.train), predict: Math.max(best.predict, f.predict) };
+  }
+  return { ...best, adapter };
+}
+
 async function main(): Promise<void> {
   const backend = await initBackend();
   const threads = backend.threads ?? (backend.choice === "cpu" ? 1 : os.cpus().length);
@@ -88,6 +116,7 @@ async function main(): Promise<void> {
     };
   }
   const round2 = (v: number) => Math.round(v * 100) / 100;
+  const webgpu = await measureWebGpu(backend.choice === "webgpu" && backend.adapter && !backend.adapter.software ? { train: best.train, predict: best.predict, adapter: backend.description } : undefined);
   console.log(JSON.stringify({
     backend: backend.choice,
     backend_description: backend.description,
@@ -100,6 +129,7 @@ async function main(): Promise<void> {
     torch_predict_img_s: round2(best.torchPredict),
     train_ratio: round2(best.train / best.torchTrain),
     predict_ratio: round2(best.predict / best.torchPredict),
+    ...(webgpu ? { webgpu_train_img_s: round2(webgpu.train), webgpu_predict_img_s: round2(webgpu.predict), webgpu_adapter: webgpu.adapter } : {}),
     torch_version: best.torchVersion,
     cpu: os.cpus()[0]?.model,
   }));

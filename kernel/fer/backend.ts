@@ -1,26 +1,32 @@
 /**
  * Picks the TensorFlow.js backend: the first rung of the ladder that loads wins.
  *
- *   tfjs-node-gpu (CUDA) → tfjs-node (native CPU) → wasm (SIMD, threads) → cpu (pure JS)
+ *   tfjs-node-gpu (CUDA) → webgpu (Dawn, hardware adapter) → tfjs-node (native CPU)
+ *     → wasm (SIMD, threads) → cpu (pure JS)
  *
  * tfjs-node and tfjs-node-gpu are optional dependencies: their install downloads libtensorflow,
- * which fails without internet, and then they are simply skipped. `FERNB_BACKEND` (or the
- * `prefer` option) forces one rung. The WebGPU rung (Dawn) is added by the WebGPU work.
+ * which fails without internet, and then they are simply skipped. The webgpu rung needs the
+ * optional `webgpu` (Dawn for Node, prebuilt) and `@tensorflow/tfjs-backend-webgpu` packages and
+ * a hardware GPU adapter (Vulkan, Metal or D3D12): the ladder never picks a software adapter
+ * (Mesa llvmpipe/lavapipe, SwiftShader, WARP; see ./backends/webgpu.ts). `FERNB_BACKEND` (or the
+ * `prefer` option) forces one rung; forced, webgpu also accepts a software adapter (tests).
  */
 import * as tf from "@tensorflow/tfjs";
 
-export type BackendChoice = "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
-export const BACKEND_LADDER: readonly BackendChoice[] = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"];
+export type BackendChoice = "tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu";
+export const BACKEND_LADDER: readonly BackendChoice[] = ["tensorflow-gpu", "webgpu", "tensorflow", "wasm", "cpu"];
 
 export interface BackendInfo {
   /** The rung that is active. */
   choice: BackendChoice;
-  /** tfjs's backend name ("tensorflow", "wasm", "cpu"). */
+  /** tfjs's backend name ("tensorflow", "webgpu", "wasm", "cpu"). */
   tfBackend: string;
-  /** Human description for the notebook, e.g. "wasm (SIMD, 2 threads)". */
+  /** Human description for the notebook, e.g. "wasm (SIMD, 2 threads)" or "WebGPU (Dawn) on …". */
   description: string;
   /** CPU threads the backend computes with, where it says (wasm). */
   threads?: number;
+  /** The GPU adapter (webgpu): vendor, architecture, device and description from adapter.info. */
+  adapter?: { vendor: string; architecture: string; device: string; description: string; software: boolean };
   /** Why each earlier rung was skipped. */
   skipped: { choice: BackendChoice; reason: string }[];
 }
@@ -33,9 +39,11 @@ function firstLine(e: unknown): string {
 }
 
 let rungThreads: number | undefined;
+let rungAdapter: BackendInfo["adapter"];
 
-async function tryRung(choice: BackendChoice): Promise<string> {
+async function tryRung(choice: BackendChoice, forced: boolean): Promise<string> {
   rungThreads = undefined;
+  rungAdapter = undefined;
   switch (choice) {
     case "tensorflow-gpu":
     case "tensorflow": {
@@ -44,6 +52,13 @@ async function tryRung(choice: BackendChoice): Promise<string> {
       require(pkg);
       if (!(await tf.setBackend("tensorflow"))) throw new Error(`${pkg} loaded but its backend did not initialise`);
       return choice === "tensorflow-gpu" ? "TensorFlow C library with CUDA (tfjs-node-gpu)" : "TensorFlow C library on the CPU (tfjs-node)";
+    }
+    case "webgpu": {
+      const { initWebGpuBackend } = await import("./backends/webgpu");
+      // Automatically only on a hardware adapter; forced, a software adapter is accepted too.
+      const { adapter, description } = await initWebGpuBackend({ allowSoftware: forced });
+      rungAdapter = adapter;
+      return description;
     }
     case "wasm": {
       const { initWasmBackend } = await import("./backends/wasm");
@@ -71,8 +86,8 @@ export function initBackend(prefer: BackendChoice | undefined = process.env.FERN
         throw new Error(`Unknown backend "${prefer}" (FERNB_BACKEND): choose one of ${BACKEND_LADDER.join(", ")}.`);
       }
       try {
-        const description = await tryRung(prefer);
-        active = { choice: prefer, tfBackend: tf.getBackend(), description, threads: rungThreads, skipped: [] };
+        const description = await tryRung(prefer, true);
+        active = { choice: prefer, tfBackend: tf.getBackend(), description, threads: rungThreads, adapter: rungAdapter, skipped: [] };
         return active;
       } catch (e) {
         throw new Error(`The backend "${prefer}" asked for (FERNB_BACKEND) is not available here: ${firstLine(e)}`);
@@ -81,8 +96,8 @@ export function initBackend(prefer: BackendChoice | undefined = process.env.FERN
     const skipped: BackendInfo["skipped"] = [];
     for (const choice of BACKEND_LADDER) {
       try {
-        const description = await tryRung(choice);
-        active = { choice, tfBackend: tf.getBackend(), description, threads: rungThreads, skipped };
+        const description = await tryRung(choice, false);
+        active = { choice, tfBackend: tf.getBackend(), description, threads: rungThreads, adapter: rungAdapter, skipped };
         return active;
       } catch (e) {
         skipped.push({ choice, reason: firstLine(e) });

@@ -226,5 +226,5 @@ test("cells import the FER library as \"fernb\", type-checked against its declar
 });
 
 test("the kernel reports its TensorFlow.js backend when it is ready", () => {
-  assert.match(client.backend ?? "", /^(tensorflow-gpu|tensorflow|wasm|cpu): /);
+  assert.match(client.backend ?? "", /^(tensorflow-gpu|webgpu|tensorflow|wasm|cpu): /);
 });
