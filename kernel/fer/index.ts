@@ -20,3 +20,4 @@ export { basicMetrics, confusionMatrix, type BasicMetrics, type ClassMetrics } f
 export { evaluate, Evaluation, metricsFromProbabilities, calibration, CONFUSION_MIME, type Metrics, type Prediction, type Tta, type EvaluationOptions } from "./evaluate";
 export { explain, classActivationMaps, CamReport, GRADCAM_MIME, type CamMethod, type CamOptions } from "./cam/index";
 export { progressBar, formatDuration } from "./progress";
+export * from "./curation/index";

@@ -1,11 +1,17 @@
 /**
- * The full-size ResNet-18 (models/sample-resnet18: 48×48, ImageNet stem) through the bundled
+ * A full-size ResNet-18 (48×48, ImageNet stem, seeded weights saved by the test) through the bundled
  * CLI — the same bundle as the notebook kernel (dist/, `import("webgpu")` from CommonJS) —
  * on WebGPU against cpu: `fernb predict --backend webgpu|cpu`.
  *
  * Run: npm run test:webgpu (builds dist/ first).
  */
-import { test } from "node:test";
+import { test, before } from "node:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as tf from "@tensorflow/tfjs";
+import { createResNet18 } from "../../kernel/fer/resnet";
+import { saveModel } from "../../kernel/fer/modelIO";
+import { EMOTIONS } from "../../kernel/fer/labels";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -15,6 +21,13 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, "..", "..");
 const FACES = path.join(ROOT, "notebooks", "data", "sample", "val", "angry");
+const MODEL = path.join(mkdtempSync(path.join(tmpdir(), "fernb-webgpu-cli-")), "resnet18");
+
+before(async () => {
+  await tf.setBackend("cpu");
+  const model = createResNet18({ seed: 11 });
+  await saveModel(model, MODEL, { name: "resnet18-test", classes: [...EMOTIONS], input: { height: 48, width: 48, channels: 1, mean: 0.5, std: 0.25 }, architecture: {} });
+});
 
 interface Output {
   predictions: { path: string; top: string; probabilities: Record<string, number> }[];
@@ -24,7 +37,7 @@ interface Output {
 async function predict(backend: string): Promise<Output> {
   const env = { ...process.env };
   delete env.FERNB_BACKEND;
-  const { stdout } = await run(process.execPath, [path.join(ROOT, "bin", "fernb.js"), "predict", "--model", path.join(ROOT, "models", "sample-resnet18"), "--backend", backend, "--json", FACES], {
+  const { stdout } = await run(process.execPath, [path.join(ROOT, "bin", "fernb.js"), "predict", "--model", MODEL, "--backend", backend, "--json", FACES], {
     cwd: ROOT,
     env,
     timeout: 120_000,

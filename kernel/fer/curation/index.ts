@@ -1,0 +1,47 @@
+/**
+ * Dataset curation: the decision ledger and curated views/exports, likely label errors (confident
+ * learning), exact/near duplicates and train/validation leaks, and unusable-image ranking.
+ */
+export {
+  CurationLedger,
+  applyLedger,
+  parseLedger,
+  normalizeLedgerPath,
+  defaultLedgerFile,
+  sha256File,
+  LEDGER_VERSION,
+  DEFAULT_LEDGER_NAME,
+  MAX_LINE_BYTES,
+  type LedgerEntry,
+  type LedgerAction,
+  type DecisionSource,
+  type DecisionOptions,
+  type NewDecision,
+  type LedgerOptions,
+  type LedgerReadReport,
+  type LedgerLineProblem,
+  type CurationReport,
+  type StaleDecision,
+  type ImageDecisionState,
+  type AppliedLedger,
+} from "./ledger";
+export { exportCurated, curationSummary, CurationSummary, type ExportOptions, type ExportResult, type CuratedManifest, type ManifestFile, type ClassCurationCounts } from "./export";
+export {
+  findLabelIssues,
+  perClassThresholds,
+  confidentJoint,
+  calibrateJoint,
+  rankByLabelQuality,
+  stratifiedFolds,
+  crossValidatedProbabilities,
+  type LabelIssue,
+  type LabelIssuesOptions,
+  type LabelIssuesResult,
+  type RankBy,
+  type IssueFilter,
+  type CrossValidationOptions,
+  type CrossValidationResult,
+  type CrossValidationEvent,
+} from "./confidentLearning";
+export { findDuplicates, findLeaks, perceptualHash, hammingDistance, imageHashes, DuplicateReport, type DuplicateData, type DuplicateOptions, type DuplicatePair, type DuplicateGroup, type ImageRef, type ImageHashes } from "./duplicates";
+export { rankUnusable, pixelStats, type UnusableCandidate, type UnusableOptions, type UnusableData, type PixelStats } from "./unusable";

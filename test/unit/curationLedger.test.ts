@@ -1,0 +1,290 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import sharp from "sharp";
+import { loadFolderDataset, type FaceDataset } from "../../kernel/fer/dataset";
+import { DISPLAY } from "../../kernel/display";
+import { applyLedger, CurationLedger, parseLedger, DEFAULT_LEDGER_NAME } from "../../kernel/fer/curation/ledger";
+import { curationSummary, exportCurated } from "../../kernel/fer/curation/export";
+
+const tmp = (tag: string) => mkdtempSync(path.join(tmpdir(), `fernb-curation-${tag}-`));
+
+/** anger/a0..a2.png, fear/f0..f1.png, happy/h0.png: 8x8 gray PNGs with distinct pixels. */
+async function makeDataset(): Promise<string> {
+  const root = tmp("data");
+  const files: [string, number][] = [["anger/a0.png", 10], ["anger/a1.png", 50], ["anger/a2.png", 90], ["fear/f0.png", 130], ["fear/f1.png", 170], ["happy/h0.png", 210]];
+  for (const [rel, seed] of files) {
+    mkdirSync(path.join(root, path.dirname(rel)), { recursive: true });
+    const px = Buffer.alloc(64);
+    for (let i = 0; i < 64; i++) px[i] = (seed + i * 3) % 256;
+    await sharp(px, { raw: { width: 8, height: 8, channels: 1 } }).png().toFile(path.join(root, rel));
+  }
+  return root;
+}
+
+const load = (root: string) => loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, memoryCache: false });
+
+/** Every file under root: relative path → sha256, size and mtime. */
+function snapshot(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const d of readdirSync(dir, { withFileTypes: true })) {
+      const abs = path.join(dir, d.name);
+      if (d.isDirectory()) walk(abs);
+      else {
+        const s = statSync(abs);
+        out.set(path.relative(root, abs), `${createHash("sha256").update(readFileSync(abs)).digest("hex")} ${s.size} ${s.mtimeMs}`);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function labelOf(ds: FaceDataset, p: string): string | undefined {
+  const i = ds.paths.indexOf(p);
+  return i < 0 ? undefined : ds.label(i);
+}
+
+test("ledger replay: relabel, exclude, restore, undo; the curated view; only the ledger file is written", async () => {
+  const root = await makeDataset();
+  const before = snapshot(root);
+  const ds = await load(root);
+  const ledger = await CurationLedger.open(ds);
+  assert.equal(ledger.file, path.join(root, DEFAULT_LEDGER_NAME));
+
+  const r1 = await ledger.relabel("anger/a0.png", "fear", { note: "looks scared" });
+  await ledger.exclude(path.join(root, "anger", "a1.png")); // absolute paths are stored relative
+  const ex2 = await ledger.exclude("fear/f0.png", { source: "suggestion" });
+  await ledger.restore("fear/f0.png");
+  const r2 = await ledger.relabel("happy/h0.png", "surprised"); // aliases are canonicalised
+  await ledger.undo(r2.id);
+  const ex3 = await ledger.exclude("fear/f1.png");
+  const u3 = await ledger.undo(ex3);
+  await ledger.undo(u3); // undo of an undo: the exclusion applies again
+
+  const lines = readFileSync(ledger.file, "utf8").split("\n");
+  assert.equal(lines.at(-1), "", "every line ends with a newline");
+  const first = JSON.parse(lines[0]);
+  assert.deepEqual(
+    { v: first.v, path: first.path, oldLabel: first.oldLabel, action: first.action, newLabel: first.newLabel, source: first.source, note: first.note },
+    { v: 1, path: "anger/a0.png", oldLabel: "anger", action: "relabel", newLabel: "fear", source: "manual", note: "looks scared" },
+  );
+  assert.equal(first.hash, createHash("sha256").update(readFileSync(path.join(root, "anger/a0.png"))).digest("hex"));
+  assert.ok(!Number.isNaN(Date.parse(first.time)));
+  assert.equal(JSON.parse(lines[1]).path, "anger/a1.png");
+  assert.equal(JSON.parse(lines[2]).source, "suggestion");
+  assert.equal(new Set(lines.filter(Boolean).map((l) => JSON.parse(l).id)).size, 9, "ids are unique");
+
+  const { dataset: curated, report, originalIndex } = await applyLedger(ds);
+  assert.equal(curated.size, ds.size - 2, "a1 and f1 excluded");
+  assert.equal(labelOf(curated, "anger/a0.png"), "fear");
+  assert.equal(labelOf(curated, "anger/a1.png"), undefined);
+  assert.equal(labelOf(curated, "fear/f0.png"), "fear", "restored");
+  assert.equal(labelOf(curated, "happy/h0.png"), "happiness", "relabel undone");
+  assert.equal(labelOf(curated, "fear/f1.png"), undefined, "undo of undo re-applies the exclusion");
+  assert.deepEqual(report.relabelled, [{ path: "anger/a0.png", from: "anger", to: "fear" }]);
+  assert.deepEqual(report.excluded.map((e) => e.path).sort(), ["anger/a1.png", "fear/f1.png"]);
+  assert.deepEqual(report.undone.sort(), [r2.id].sort());
+  assert.equal(report.reviewed, 4);
+  assert.equal(report.stale.length, 0);
+  assert.ok(ex2.id && r1.id);
+  // Curated pixels are the original pixels of the kept images.
+  for (let k = 0; k < curated.size; k++) assert.deepEqual(curated.image(k), ds.image(originalIndex[k]));
+  // The input dataset is not changed.
+  assert.equal(labelOf(ds, "anger/a0.png"), "anger");
+
+  const summary = await curationSummary(ds);
+  assert.equal(summary.reviewed, 4);
+  assert.equal(summary.relabelled, 1);
+  assert.equal(summary.excluded, 2);
+  const anger = summary.perClass.find((c) => c.emotion === "anger")!;
+  assert.deepEqual({ images: anger.images, relabelledOut: anger.relabelledOut, excluded: anger.excluded, curated: anger.curated }, { images: 3, relabelledOut: 1, excluded: 1, curated: 1 });
+  assert.equal(summary.perClass.find((c) => c.emotion === "fear")!.relabelledIn, 1);
+  const items = summary[DISPLAY]();
+  assert.deepEqual(items.map((i) => i.mime).sort(), ["application/vnd.fernb.chart+json", "text/plain"]);
+  const spec = JSON.parse(items.find((i) => i.mime.includes("chart"))!.data as string);
+  assert.ok(spec.data.values.some((v: { status: string; count: number; emotion: string }) => v.emotion === "anger" && v.status === "excluded" && v.count === 1));
+  assert.match(items.find((i) => i.mime === "text/plain")!.data as string, /4 reviewed, 1 relabelled, 2 excluded/);
+
+  // Nothing in the dataset folder changed except the ledger (no lock file left behind).
+  const after = snapshot(root);
+  const changed = [...after.keys()].filter((k) => before.get(k) !== after.get(k));
+  assert.deepEqual(changed, [DEFAULT_LEDGER_NAME]);
+  assert.equal(after.size, before.size + 1);
+  // The ledger (a hidden file) does not become part of the dataset.
+  assert.equal((await load(root)).size, ds.size);
+});
+
+test("a decision about a file that changed since is stale: reported, not applied; unknown paths are reported", async () => {
+  const root = await makeDataset();
+  const ds = await load(root);
+  const ledger = await CurationLedger.open(ds);
+  await ledger.relabel("anger/a0.png", "sadness");
+  await ledger.exclude("anger/a2.png");
+  await ledger.append({ path: "neutral/gone.png", action: "exclude", oldLabel: "neutral", hash: "0".repeat(64) });
+  // The image file is replaced after the decision.
+  const px = Buffer.alloc(64, 77);
+  writeFileSync(path.join(root, "anger/a0.png"), await sharp(px, { raw: { width: 8, height: 8, channels: 1 } }).png().toBuffer());
+  const changed = await load(root);
+  const { dataset: curated, report } = await applyLedger(changed, ledger.file);
+  assert.equal(report.stale.length, 1);
+  assert.equal(report.stale[0].path, "anger/a0.png");
+  assert.equal(report.stale[0].reason, "file changed");
+  assert.notEqual(report.stale[0].currentHash, report.stale[0].ledgerHash);
+  assert.equal(labelOf(curated, "anger/a0.png"), "anger", "the stale relabel is not applied");
+  assert.equal(labelOf(curated, "anger/a2.png"), undefined, "the other decision still applies");
+  assert.deepEqual(report.missing.map((m) => m.path), ["neutral/gone.png"]);
+  const summary = await curationSummary(changed, ledger.file);
+  assert.ok(summary.problems.some((p) => /anger\/a0\.png not applied: file changed/.test(p)), summary.problems.join("\n"));
+  // A fresh decision on the new content applies.
+  await ledger.relabel("anger/a0.png", "neutral");
+  assert.equal(labelOf((await applyLedger(changed)).dataset, "anger/a0.png"), "neutral");
+});
+
+test("a torn last line is reported and ignored; a corrupt middle line and an unknown version are reported; the next append starts a fresh line", async () => {
+  const root = await makeDataset();
+  const ds = await load(root);
+  const ledger = await CurationLedger.open(ds);
+  const a = await ledger.exclude("anger/a0.png");
+  appendFileSync(ledger.file, "this is not json\n");
+  appendFileSync(ledger.file, JSON.stringify({ ...a, v: 2, id: "future" }) + "\n");
+  await ledger.exclude("anger/a1.png");
+  appendFileSync(ledger.file, '{"v":1,"time":"2026-01-01T00:00:00.000Z","path":"fear/f0.png","ha'); // crash mid-write
+  let { entries, report } = await ledger.read();
+  assert.equal(entries.length, 2);
+  assert.deepEqual(report.invalidLines.map((p) => p.line), [2]);
+  assert.match(report.invalidLines[0].reason, /invalid JSON/);
+  assert.deepEqual(report.unknownVersions.map((p) => p.line), [3]);
+  assert.equal(report.tornLastLine?.line, 5);
+  assert.match(report.tornLastLine!.text, /fear\/f0\.png/);
+  let applied = await applyLedger(ds);
+  assert.equal(applied.dataset.size, ds.size - 2, "both valid exclusions before the torn line apply");
+  assert.equal(applied.report.read.tornLastLine?.line, 5);
+
+  // Appending after a torn line: the new decision is a complete line of its own.
+  await ledger.exclude("fear/f1.png");
+  ({ entries, report } = await ledger.read());
+  assert.equal(entries.length, 3);
+  assert.equal(entries[2].path, "fear/f1.png");
+  assert.equal(report.tornLastLine, undefined);
+  assert.deepEqual(report.invalidLines.map((p) => p.line), [2, 5], "the torn fragment is now a reported middle line");
+  applied = await applyLedger(ds);
+  assert.equal(applied.dataset.size, ds.size - 3);
+  const summary = await curationSummary(ds);
+  assert.ok(summary.problems.some((p) => p.startsWith("ledger line 5 skipped")));
+
+  // parseLedger: a valid last line without newline is accepted.
+  const text = readFileSync(ledger.file, "utf8").trimEnd();
+  const parsed = parseLedger(text);
+  assert.equal(parsed.entries.length, 3);
+  assert.equal(parsed.report.missingFinalNewline, true);
+  assert.equal(parsed.report.tornLastLine, undefined);
+});
+
+test("concurrent appenders (4 processes x 200 lines) never tear or interleave lines", { timeout: 60_000 }, async () => {
+  const root = await makeDataset();
+  const ledgerFile = path.join(root, DEFAULT_LEDGER_NAME);
+  const child = path.join(tmp("child"), "append.mjs");
+  const moduleUrl = pathToFileURL(path.resolve("kernel/fer/curation/ledger.ts")).href;
+  writeFileSync(
+    child,
+    `const { CurationLedger } = await import(${JSON.stringify(moduleUrl)});
+const [root, who, count] = process.argv.slice(2);
+const ledger = await CurationLedger.open(root);
+const note = who.repeat(300); // long lines make torn writes likelier
+for (let i = 0; i < Number(count); i++) {
+  await ledger.append({ path: "anger/a0.png", action: "exclude", oldLabel: "anger", hash: "h", note: note + ":" + i });
+}
+`,
+  );
+  const run = (who: string) =>
+    new Promise<void>((resolve, reject) => {
+      const p = spawn(process.execPath, ["--import", "tsx", child, root, who, "200"], { cwd: process.cwd(), stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      p.stderr.on("data", (d) => (err += d));
+      p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`appender ${who} exited ${code}: ${err}`))));
+    });
+  await Promise.all(["A", "B", "C", "D"].map(run));
+  const text = readFileSync(ledgerFile, "utf8");
+  const lines = text.split("\n");
+  assert.equal(lines.pop(), "");
+  assert.equal(lines.length, 800);
+  const perWriter = new Map<string, number[]>();
+  for (const line of lines) {
+    const e = JSON.parse(line); // throws on a torn or interleaved line
+    const [who, i] = e.note.split(":");
+    assert.equal(who, who[0].repeat(300));
+    perWriter.set(who[0], [...(perWriter.get(who[0]) ?? []), Number(i)]);
+  }
+  for (const w of ["A", "B", "C", "D"]) assert.deepEqual(perWriter.get(w), Array.from({ length: 200 }, (_, i) => i), `writer ${w}'s lines, in order`);
+  const { entries, report } = await (await CurationLedger.open(root)).read();
+  assert.equal(entries.length, 800);
+  assert.equal(report.invalidLines.length + report.duplicateIds.length, 0);
+  assert.ok(!existsSync(ledgerFile + ".lock"), "the lock is released");
+});
+
+test("lock file: a stale lock is broken, a fresh one is waited for and then reported", async () => {
+  const root = await makeDataset();
+  const ledger = await CurationLedger.open(root, { lockStaleMs: 1000, lockTimeoutMs: 300 });
+  const lock = ledger.file + ".lock";
+  writeFileSync(lock, "12345 someone\n");
+  await assert.rejects(ledger.exclude("anger/a0.png", { oldLabel: "anger" }), /Could not lock/);
+  assert.ok(!existsSync(ledger.file), "nothing was written without the lock");
+  const old = (Date.now() - 60_000) / 1000;
+  utimesSync(lock, old, old); // a crashed process's lock
+  await ledger.exclude("anger/a0.png", { oldLabel: "anger" });
+  assert.equal((await ledger.read()).entries.length, 1);
+  assert.ok(!existsSync(lock));
+});
+
+test("exportCurated copies (never moves) into a folder per class with a manifest, and refuses to overwrite", async () => {
+  const root = await makeDataset();
+  const ds = await load(root);
+  const ledger = await CurationLedger.open(ds);
+  await ledger.relabel("anger/a0.png", "fear");
+  await ledger.exclude("fear/f1.png");
+  const before = snapshot(root);
+  const out = path.join(tmp("export"), "curated");
+  const { manifest, manifestFile } = await exportCurated(ds, ledger, out);
+
+  assert.deepEqual(readdirSync(out).sort(), ["anger", "fear", "happiness", "manifest.json"]);
+  assert.deepEqual(readdirSync(path.join(out, "fear")).sort(), ["a0.png", "f0.png"]);
+  assert.deepEqual(readdirSync(path.join(out, "anger")).sort(), ["a1.png", "a2.png"]);
+  assert.deepEqual(readFileSync(path.join(out, "fear", "a0.png")), readFileSync(path.join(root, "anger", "a0.png")), "byte-identical copy");
+  assert.deepEqual(snapshot(root), before, "the source is unchanged (copied, not moved)");
+
+  const m = JSON.parse(readFileSync(manifestFile, "utf8"));
+  assert.deepEqual(m, JSON.parse(JSON.stringify(manifest)));
+  assert.equal(m.source.root, root);
+  assert.equal(m.ledger.file, ledger.file);
+  assert.equal(m.ledger.sha256, createHash("sha256").update(readFileSync(ledger.file)).digest("hex"));
+  assert.deepEqual(m.counts, { anger: 2, disgust: 0, fear: 2, happiness: 1, sadness: 0, surprise: 0, neutral: 0 });
+  assert.equal(m.total, 5);
+  const byOriginal = new Map<string, { file: string | null; label: string; action: string; originalLabel: string }>(m.files.map((f: { original: string }) => [f.original, f]));
+  assert.deepEqual(byOriginal.get("anger/a0.png"), { file: "fear/a0.png", original: "anger/a0.png", originalLabel: "anger", label: "fear", action: "relabelled" });
+  assert.equal(byOriginal.get("fear/f1.png")!.action, "excluded");
+  assert.equal(byOriginal.get("fear/f1.png")!.file, null);
+  assert.equal(byOriginal.get("happy/h0.png")!.file, "happiness/h0.png");
+
+  // Refusals: a non-empty folder, an existing file even when allowed, a folder inside the dataset.
+  const before2 = snapshot(out);
+  await assert.rejects(exportCurated(ds, ledger, out), /not empty/);
+  await assert.rejects(exportCurated(ds, ledger, out, { allowNonEmpty: true }), /already exists; exportCurated never overwrites/);
+  assert.deepEqual(snapshot(out), before2, "a refused export writes nothing");
+  await assert.rejects(exportCurated(ds, ledger, path.join(root, "out")), /inside the dataset/);
+  assert.ok(!existsSync(path.join(root, "out")));
+  // allowNonEmpty into a folder with unrelated files works and leaves them alone.
+  const other = tmp("export2");
+  writeFileSync(path.join(other, "README.txt"), "keep me");
+  await exportCurated(ds, ledger, other, { allowNonEmpty: true });
+  assert.equal(readFileSync(path.join(other, "README.txt"), "utf8"), "keep me");
+  assert.equal(readdirSync(path.join(other, "fear")).length, 2);
+  const after = snapshot(root);
+  assert.deepEqual([...after.keys()].filter((k) => before.get(k) !== after.get(k)), [], "exports never write to the dataset folder");
+});
