@@ -10,6 +10,7 @@ import { executedPath, runNotebook } from "./runNotebook";
 import { renderHtmlReport } from "./htmlReport";
 import { evaluateCommand } from "./evaluate";
 import { predictCommand } from "./predict";
+import { auditCommand } from "./audit";
 import { setLineWriter } from "../kernel/fer/progress";
 
 const USAGE = `Usage:
@@ -26,7 +27,13 @@ const USAGE = `Usage:
 
   fernb predict --model <model dir> <image or folder>... [--json]
       Prints, per image, the seven emotion probabilities and the top class. Images of any size and
-      format are decoded and resized as in training.`;
+      format are decoded and resized as in training.
+
+  fernb audit --data <folder> [--model <model dir>] [--folds k] [--epochs n] [--limit n] [--json]
+      Ranks the images whose labels are most likely wrong (confident learning), most suspicious
+      first. With --model its probabilities count as out-of-sample (it must not have trained on
+      these images); otherwise k ResNet-18s are trained by cross-validation (slow on big folders).
+      With --json the last line is {"suspects":[{"path","label","suggested","score"}, ...], ...}.`;
 
 class UsageError extends Error {}
 
@@ -86,6 +93,8 @@ async function main(argv: string[]): Promise<number> {
       return run(rest);
     case "evaluate":
       return evaluateCommand(parseArgs(rest).flags, (m) => new UsageError(m));
+    case "audit":
+      return auditCommand(parseArgs(rest).flags, (m) => new UsageError(m));
     case "predict": {
       const { positional, flags } = parseArgs(rest);
       return predictCommand(positional, flags, (m) => new UsageError(m));

@@ -120,3 +120,21 @@ test("fernb predict: seven probabilities per image, any size or format; unreadab
   const text = await fernb(["predict", "--model", "model", "faces/sad/face1.jpg"]);
   assert.match(text.stdout, /face1\.jpg: \w+ \(\d+\.\d%\)/);
 });
+
+test("fernb audit --model --json: suspects ranked most suspicious first, with suggested labels", async () => {
+  const r = await fernb(["audit", "--data", "faces", "--model", "model", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  assert.equal(json.n, 14);
+  assert.ok(Array.isArray(json.suspects) && json.suspects.length > 0, "an untrained model disagrees with most labels");
+  for (const s of json.suspects) {
+    assert.ok(EMOTIONS.includes(s.label) && EMOTIONS.includes(s.suggested), JSON.stringify(s));
+    assert.notEqual(s.label, s.suggested);
+    assert.match(s.path, /^\w+\/face\d\.(png|jpg)$/);
+  }
+  const scores = json.suspects.map((s: { score: number }) => s.score);
+  assert.deepEqual(scores, [...scores].sort((a, b) => a - b), "least confident (most suspicious) first");
+  const bad = await fernb(["audit", "--data", "faces", "--folds", "1"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--folds must be at least 2/);
+});
