@@ -302,7 +302,10 @@ async function writeCheckpoint(dir: string, name: string, model: tf.LayersModel,
   const old = `${final}.old`;
   await fs.rm(tmp, { recursive: true, force: true });
   await saveModel(model, tmp, card);
-  const { specs, data } = await encodeTensors(optimizer.state());
+  const optimizerState = optimizer.state();
+  const { specs, data } = await encodeTensors(optimizerState);
+  // state() returns the slot variables themselves plus fresh scalars (AdamW's step): free those.
+  for (const t of Object.values(optimizerState)) if (!(t instanceof tf.Variable)) t.dispose();
   await writeAtomic(path.join(tmp, "optimizer.bin"), data);
   await writeAtomic(path.join(tmp, "state.json"), JSON.stringify({ ...state, optimizerSpecs: specs }, null, 2));
   // Swap folders so that a complete checkpoint exists at every moment (`last` or `last.old`).
