@@ -214,6 +214,11 @@ export class FerKernelController implements vscode.Disposable {
     if (choice === "Restart Kernel") await this.restart(notebook);
   }
 
+  /** The kernel client of a notebook, if one was created (it may not be running). */
+  clientFor(notebook: vscode.NotebookDocument): KernelClient | undefined {
+    return this.kernels.get(notebook.uri.toString())?.client;
+  }
+
   async restart(notebook: vscode.NotebookDocument): Promise<void> {
     const kernel = this.kernelFor(notebook);
     kernel.generation++;

@@ -1,9 +1,11 @@
 /**
  * Entry point of the fernb extension (runs in VS Code's extension host): registers the `.fernb`
- * serializer, the "FER Kernel" controller and the kernel commands.
+ * serializer, the "FER Kernel" controller, the kernel commands and the renderer ↔ kernel message
+ * bridge (review grid).
  */
 import * as vscode from "vscode";
 import { FerKernelController } from "./controller";
+import { registerRendererBridge } from "./rendererBridge";
 import { FernbSerializer, NOTEBOOK_TYPE } from "./serializer";
 
 /** The notebook a command applies to: the toolbar passes it, the palette uses the active one. */
@@ -22,6 +24,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(
     log,
     controller,
+    registerRendererBridge(vscode, NOTEBOOK_TYPE, (notebook) => controller.clientFor(notebook)),
     vscode.workspace.registerNotebookSerializer(NOTEBOOK_TYPE, new FernbSerializer(), {
       transientOutputs: false,
       transientCellMetadata: {},

@@ -51,7 +51,8 @@ export const KERNEL_NOT_RESPONDING =
 
 /**
  * Events: `exit` (description: string) when the process ends, `log` (text) for kernel output
- * that belongs to no running cell.
+ * that belongs to no running cell, `renderer-reply` (rendererId: string, message: unknown) when the
+ * kernel answers a renderer message (see `sendRendererMessage`).
  */
 export class KernelClient extends EventEmitter {
   private child: ChildProcess | undefined;
@@ -215,6 +216,22 @@ export class KernelClient extends EventEmitter {
     this.child = undefined;
   }
 
+  /**
+   * Forwards a message a notebook renderer posted to the kernel; its answer arrives as a
+   * `renderer-reply` event. Returns false (nothing sent) when the kernel is not running.
+   */
+  sendRendererMessage(rendererId: string, message: unknown): boolean {
+    if (!this.running || !this.child?.connected || this.unresponsive) return false;
+    this.send({ type: "renderer-message", rendererId, message });
+    return true;
+  }
+
+  /** Subscribes to the kernel's answers to renderer messages; returns the unsubscriber. */
+  onRendererReply(listener: (rendererId: string, message: unknown) => void): () => void {
+    this.on("renderer-reply", listener);
+    return () => this.off("renderer-reply", listener);
+  }
+
   private send(message: ToKernel): void {
     if (this.child?.connected) this.child.send(message);
   }
@@ -229,6 +246,10 @@ export class KernelClient extends EventEmitter {
   }
 
   private onMessage(message: Exclude<FromKernel, { type: "ready" }>): void {
+    if (message.type === "renderer-reply") {
+      this.emit("renderer-reply", message.rendererId, message.message);
+      return;
+    }
     const entry = this.pending.get(message.executionId);
     switch (message.type) {
       case "stream":

@@ -9,7 +9,8 @@ import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
 import * as path from "node:path";
 import * as fer from "./fer/index";
 import { attachNotebook } from "./fer/progress";
-import { parseToKernel, PROTOCOL_VERSION, type ExecuteRequest, type FromKernel } from "./protocol";
+import { handleReviewMessage, REVIEW_RENDERER_ID } from "./fer/curation/review";
+import { parseToKernel, PROTOCOL_VERSION, type ExecuteRequest, type FromKernel, type RendererMessageRequest } from "./protocol";
 
 if (!process.send) {
   process.stderr.write("The fernb kernel must be started by the fernb extension or `fernb run` (it needs an IPC channel).\n");
@@ -93,6 +94,20 @@ async function drain(): Promise<void> {
   running = false;
 }
 
+/** Answers a renderer's message (untrusted webview input; the handler validates it). */
+async function onRendererMessage(request: RendererMessageRequest): Promise<void> {
+  let reply: unknown;
+  try {
+    reply =
+      request.rendererId === REVIEW_RENDERER_ID
+        ? await handleReviewMessage(request.message)
+        : { ok: false, error: `the kernel has no handler for renderer ${request.rendererId}` };
+  } catch (e) {
+    reply = { ok: false, error: (e as Error)?.message ?? String(e) };
+  }
+  send({ type: "renderer-reply", rendererId: request.rendererId, message: reply });
+}
+
 process.on("message", (raw) => {
   const message = parseToKernel(raw);
   if (!message) {
@@ -103,6 +118,9 @@ process.on("message", (raw) => {
     case "execute":
       queue.push(message);
       void drain();
+      break;
+    case "renderer-message":
+      void onRendererMessage(message);
       break;
     case "interrupt":
       queue.length = 0;

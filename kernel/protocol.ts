@@ -35,7 +35,18 @@ export interface ShutdownRequest {
   type: "shutdown";
 }
 
-export type ToKernel = ExecuteRequest | InterruptRequest | ShutdownRequest;
+/**
+ * A message a notebook renderer posted (ctx.postMessage in the webview), forwarded by the extension
+ * (extension/rendererBridge.ts). `message` is untrusted webview input: the kernel's handler for
+ * `rendererId` validates it.
+ */
+export interface RendererMessageRequest {
+  type: "renderer-message";
+  rendererId: string;
+  message: unknown;
+}
+
+export type ToKernel = ExecuteRequest | InterruptRequest | ShutdownRequest | RendererMessageRequest;
 
 // ---- kernel → extension -------------------------------------------------------------------------
 
@@ -82,12 +93,24 @@ export interface ExecuteResult {
   interrupted?: boolean;
 }
 
-export type FromKernel = ReadyMessage | StreamMessage | DisplayMessage | ExecuteResult;
+/** The kernel's answer to a renderer message, posted back to that renderer by the extension. */
+export interface RendererReplyMessage {
+  type: "renderer-reply";
+  rendererId: string;
+  message: unknown;
+}
+
+export type FromKernel = ReadyMessage | StreamMessage | DisplayMessage | ExecuteResult | RendererReplyMessage;
 
 // ---- validation -------------------------------------------------------------------------------
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
+}
+
+/** Renderer ids as package.json declares them, e.g. "fernb-review". */
+function isRendererId(value: unknown): value is string {
+  return typeof value === "string" && /^[\w.-]{1,100}$/.test(value);
 }
 
 function isOutputItem(value: unknown): value is OutputItem {
@@ -111,6 +134,10 @@ export function parseToKernel(value: unknown): ToKernel | undefined {
     case "interrupt":
     case "shutdown":
       return { type: value.type };
+    case "renderer-message":
+      return isRendererId(value.rendererId) && "message" in value && value.message !== undefined
+        ? { type: "renderer-message", rendererId: value.rendererId, message: value.message }
+        : undefined;
     default:
       return undefined;
   }
@@ -149,6 +176,10 @@ export function parseFromKernel(value: unknown): FromKernel | undefined {
       }
       return value as unknown as ExecuteResult;
     }
+    case "renderer-reply":
+      return isRendererId(value.rendererId) && "message" in value && value.message !== undefined
+        ? { type: "renderer-reply", rendererId: value.rendererId, message: value.message }
+        : undefined;
     default:
       return undefined;
   }
@@ -157,6 +188,7 @@ export function parseFromKernel(value: unknown): FromKernel | undefined {
 /** Well-known MIME types of fernb's own renderers. */
 export const MIME = {
   chart: "application/vnd.fernb.chart+json",
+  review: "application/vnd.fernb.review+json",
   stdout: "application/vnd.code.notebook.stdout",
   stderr: "application/vnd.code.notebook.stderr",
   error: "application/vnd.code.notebook.error",

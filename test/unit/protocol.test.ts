@@ -24,3 +24,16 @@ test("extension accepts well-formed kernel messages and rejects malformed ones",
   assert.equal(parseFromKernel({ type: "ready", protocol: 1, pid: 1 }), undefined);
   assert.ok(parseFromKernel({ type: "ready", protocol: 1, pid: 1, node: "v20", backend: "cpu: plain JavaScript" }));
 });
+
+test("renderer messages and replies are validated", () => {
+  const request = { type: "renderer-message", rendererId: "fernb-review", message: { reviewId: "r", action: "exclude", path: "a/b.png" } };
+  assert.deepEqual(parseToKernel({ ...request, extra: 1 }), request);
+  assert.equal(parseToKernel({ type: "renderer-message", rendererId: "fernb-review" }), undefined);
+  assert.equal(parseToKernel({ type: "renderer-message", rendererId: 5, message: {} }), undefined);
+  assert.equal(parseToKernel({ type: "renderer-message", rendererId: "", message: {} }), undefined);
+  assert.equal(parseToKernel({ type: "renderer-message", rendererId: "a b/../c", message: {} }), undefined);
+  const reply = { type: "renderer-reply", rendererId: "fernb-review", message: { ok: false, error: "x" } };
+  assert.deepEqual(parseFromKernel(reply), reply);
+  assert.equal(parseFromKernel({ type: "renderer-reply", rendererId: "fernb-review" }), undefined);
+  assert.equal(parseFromKernel({ type: "renderer-reply", rendererId: null, message: 1 }), undefined);
+});

@@ -45,3 +45,16 @@ export {
 } from "./confidentLearning";
 export { findDuplicates, findLeaks, perceptualHash, hammingDistance, imageHashes, DuplicateReport, type DuplicateData, type DuplicateOptions, type DuplicatePair, type DuplicateGroup, type ImageRef, type ImageHashes } from "./duplicates";
 export { rankUnusable, pixelStats, type UnusableCandidate, type UnusableOptions, type UnusableData, type PixelStats } from "./unusable";
+export {
+  review,
+  ReviewGrid,
+  REVIEW_MIME,
+  type ReviewOptions,
+  type ReviewFilter,
+  type ReviewPayload,
+  type ReviewItem,
+  type ReviewIssue,
+  type ReviewItemState,
+  type ReviewPrediction,
+  type SuspectKind,
+} from "./review";

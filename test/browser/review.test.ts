@@ -1,0 +1,173 @@
+/**
+ * DOM test of the review-grid renderer (dist/renderers/review.js, built by `npm run build`) in
+ * headless Chromium, activated with a fake RendererContext that records postMessage and can deliver
+ * the kernel's replies (as VS Code's renderer messaging would).
+ *
+ *   node --import tsx --test test/browser/review.test.ts
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { chromium, type Browser, type Page } from "playwright-core";
+import sharp from "sharp";
+
+const CHROMIUM = process.env.FERNB_CHROMIUM || "/usr/bin/chromium";
+const FILE = "dist/renderers/review.js";
+const ORIGIN = "http://fernb.test";
+const CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"];
+
+const PAGE = `<!doctype html>
+<html style="--vscode-editor-background: #fff; --vscode-editor-foreground: #333; --vscode-focusBorder: #005fb8"><head><meta charset="utf-8">
+<style>body { margin: 12px; width: 860px; }</style>
+<script>window.__name = (f) => f;</script>
+</head><body><script type="module">
+  import { activate } from "/review.js";
+  const listeners = [];
+  window.posted = [];
+  const ctx = { setState() {}, getState() { return undefined; }, getRenderer: async () => undefined, workspace: { isTrusted: true },
+    postMessage: (m) => window.posted.push(JSON.parse(JSON.stringify(m))),
+    onDidReceiveMessage: (l) => { listeners.push(l); return { dispose() {} }; } };
+  const renderer = await activate(ctx);
+  window.deliver = (m) => listeners.forEach((l) => l(m));
+  let n = 0;
+  window.fernbRender = async (text) => {
+    const el = document.createElement("div");
+    el.id = "out" + ++n;
+    document.body.append(el);
+    const item = { id: el.id, mime: "application/vnd.fernb.review+json", metadata: {}, text: () => text, json: () => JSON.parse(text),
+      data: () => new TextEncoder().encode(text), blob: () => new Blob([text]) };
+    await renderer.renderOutputItem(item, el, new AbortController().signal);
+    return "#" + el.id;
+  };
+  window.fernbReady = true;
+</script></body></html>`;
+
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+let thumb = "";
+
+function payload() {
+  const item = (path: string, label: string, extra: object = {}) => ({ path, label, thumb, state: { originalLabel: label, label, excluded: false }, ...extra });
+  return {
+    reviewId: "review-test-1",
+    dataset: "train",
+    classes: CLASSES,
+    renderer: "fernb-review",
+    total: 5,
+    items: [
+      item("anger/a0.png", "anger", { predictions: [{ label: "anger", p: 0.8 }, { label: "fear", p: 0.1 }] }),
+      item("fear/f0.png", "fear", { issue: { kind: "label", score: 0.9, suggested: "happiness", detail: "labelled fear, likely happiness" }, predictions: [{ label: "happiness", p: 0.7 }] }),
+      item("fear/f1.png", "fear", { predictions: [{ label: "fear", p: 0.6 }] }),
+      item("happiness/h0.png", "happiness", { issue: { kind: "unusable", score: 0.5 } }),
+      { ...item("sadness/s0.png", "sadness"), state: { originalLabel: "sadness", label: "sadness", excluded: true } },
+    ],
+  };
+}
+
+const render = (p: unknown): Promise<string> => page.evaluate((t) => (window as any).fernbRender(t), JSON.stringify(p));
+const posted = (): Promise<any[]> => page.evaluate(() => (window as any).posted.splice(0));
+const tile = (sel: string, path: string) => page.locator(`${sel} .rv-tile[data-path="${path}"]`);
+const shownPaths = (sel: string) => page.$$eval(`${sel} .rv-tile`, (ts) => ts.map((t) => (t as HTMLElement).dataset.path));
+
+before(async () => {
+  if (!existsSync(FILE)) throw new Error(`${FILE} is missing: run \`npm run build\` first`);
+  const png = await sharp(Buffer.alloc(48 * 48, 128), { raw: { width: 48, height: 48, channels: 1 } }).png().toBuffer();
+  thumb = `data:image/png;base64,${png.toString("base64")}`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+  page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  await page.route(`${ORIGIN}/**`, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (path === "/") return route.fulfill({ contentType: "text/html", body: PAGE });
+    if (path === "/review.js") return route.fulfill({ contentType: "text/javascript", body: readFileSync(FILE) });
+    return route.fulfill({ status: 404, body: "not found" });
+  });
+  await page.goto(`${ORIGIN}/`);
+  await page.waitForFunction(() => (window as any).fernbReady === true, undefined, { timeout: 10_000 });
+});
+
+after(async () => {
+  await browser?.close();
+  assert.deepEqual(pageErrors, []);
+});
+
+test("grid: suspects first, labels, predictions, accessible names", async () => {
+  const sel = await render(payload());
+  assert.deepEqual(await shownPaths(sel), ["fear/f0.png", "happiness/h0.png", "anger/a0.png", "fear/f1.png", "sadness/s0.png"]);
+  assert.equal(await page.getAttribute(`${sel} .rv-grid`, "role"), "grid");
+  assert.equal(await page.getAttribute(`${sel} .rv-grid`, "aria-multiselectable"), "true");
+  assert.equal(await page.locator(`${sel} .rv-tile[tabindex="0"]`).count(), 1);
+  const f0 = tile(sel, "fear/f0.png");
+  assert.match((await f0.getAttribute("aria-label"))!, /f0\.png: fear, label error 90%, predicted happiness 70%/);
+  assert.match((await f0.textContent())!, /happiness 70%/);
+  assert.equal(await tile(sel, "sadness/s0.png").getAttribute("data-excluded"), "true");
+  assert.equal(await page.locator(`${sel} .rv-tile[data-path="sadness/s0.png"] .rv-restore`).isVisible(), true);
+});
+
+test("relabel with the select, with key 3, x; replies mark the tiles saved or failed", async () => {
+  const sel = await render(payload());
+  await posted();
+  await page.selectOption(`${sel} .rv-tile[data-path="anger/a0.png"] select.rv-relabel`, "surprise");
+  let msgs = await posted();
+  assert.equal(msgs.length, 1);
+  assert.deepEqual({ ...msgs[0], requestId: undefined }, { reviewId: "review-test-1", action: "relabel", path: "anger/a0.png", label: "surprise", requestId: undefined });
+  assert.equal(await page.textContent(`${sel} .rv-tile[data-path="anger/a0.png"] .rv-status`), "saving…");
+  await page.evaluate((m) => (window as any).deliver(m), {
+    ok: true, requestId: msgs[0].requestId, reviewId: "review-test-1", action: "relabel", path: "anger/a0.png",
+    state: { originalLabel: "anger", label: "surprise", excluded: false, relabelled: "surprise" }, ledgerLine: { id: "x" },
+  });
+  assert.equal(await page.textContent(`${sel} .rv-tile[data-path="anger/a0.png"] .rv-status`), "saved ✓");
+  assert.equal(await page.textContent(`${sel} .rv-tile[data-path="anger/a0.png"] .rv-label`), "anger → surprise");
+
+  // Keyboard on the focused tile: 3 relabels as fear, x excludes.
+  await tile(sel, "fear/f1.png").click({ position: { x: 4, y: 4 } });
+  await page.keyboard.press("3");
+  await page.keyboard.press("x");
+  msgs = await posted();
+  assert.deepEqual(msgs.map((m) => [m.action, m.path, m.label]), [["relabel", "fear/f1.png", "fear"], ["exclude", "fear/f1.png", undefined]]);
+  await page.evaluate((m) => (window as any).deliver(m), { ok: false, requestId: msgs[1].requestId, reviewId: "review-test-1", path: "fear/f1.png", error: "The kernel was restarted: run the review cell again." });
+  assert.match((await page.textContent(`${sel} .rv-tile[data-path="fear/f1.png"] .rv-status`))!, /error: The kernel was restarted/);
+  // u undoes the review's last decision.
+  await page.keyboard.press("u");
+  msgs = await posted();
+  assert.deepEqual(msgs.map((m) => [m.action, m.path]), [["undo", undefined]]);
+});
+
+test("multi-select: ctrl-click and shift-click, batch keys act on the selection", async () => {
+  const sel = await render(payload());
+  await posted();
+  await tile(sel, "fear/f0.png").click({ position: { x: 4, y: 4 } });
+  await tile(sel, "anger/a0.png").click({ modifiers: ["Shift"], position: { x: 4, y: 4 } });
+  await tile(sel, "sadness/s0.png").click({ modifiers: ["Control"], position: { x: 4, y: 4 } });
+  assert.equal(await page.locator(`${sel} .rv-tile[aria-selected="true"]`).count(), 4);
+  assert.equal(await page.textContent(`${sel} .rv-selcount`), "4 selected");
+  await page.keyboard.press("r");
+  const msgs = await posted();
+  assert.deepEqual(msgs.map((m) => [m.action, m.path]).sort(), [["restore", "anger/a0.png"], ["restore", "fear/f0.png"], ["restore", "happiness/h0.png"], ["restore", "sadness/s0.png"]]);
+  // Arrow keys move the focus.
+  await page.keyboard.press("Escape");
+  assert.equal(await page.locator(`${sel} .rv-tile[aria-selected="true"]`).count(), 0);
+  await page.keyboard.press("ArrowLeft");
+  assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement).dataset.path), "fear/f1.png");
+});
+
+test("filters: by label, by issue, by predicted class", async () => {
+  const sel = await render(payload());
+  await page.selectOption(`${sel} select.rv-filter-label`, "fear");
+  assert.deepEqual(await shownPaths(sel), ["fear/f0.png", "fear/f1.png"]);
+  await page.selectOption(`${sel} select.rv-filter-label`, "");
+  await page.selectOption(`${sel} select.rv-filter-issue`, "any");
+  assert.deepEqual(await shownPaths(sel), ["fear/f0.png", "happiness/h0.png"]);
+  await page.selectOption(`${sel} select.rv-filter-issue`, "");
+  await page.selectOption(`${sel} select.rv-filter-predicted`, "happiness");
+  assert.deepEqual(await shownPaths(sel), ["fear/f0.png"]);
+  await page.selectOption(`${sel} select.rv-filter-predicted`, "");
+  await page.selectOption(`${sel} select.rv-sort`, "order");
+  assert.deepEqual(await shownPaths(sel), ["anger/a0.png", "fear/f0.png", "fear/f1.png", "happiness/h0.png", "sadness/s0.png"]);
+});
+
+test("a malformed payload shows an error", async () => {
+  const sel = await render({ reviewId: "r", classes: CLASSES, items: [{ path: "a.png", label: "joy" }] });
+  assert.match((await page.textContent(sel))!, /fernb review: malformed payload: items\[0\]\.label/);
+});

@@ -1,0 +1,136 @@
+/**
+ * The review grid's kernel side: the payload, the registry and the validation of renderer messages
+ * (untrusted webview input), and the ledger lines the accepted actions append.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import sharp from "sharp";
+import { DISPLAY } from "../../kernel/display";
+import { loadFolderDataset } from "../../kernel/fer/dataset";
+import { applyLedger, CurationLedger } from "../../kernel/fer/curation/ledger";
+import { handleReviewMessage, parseReviewRequest, review, REVIEW_MIME, type ReviewPayload } from "../../kernel/fer/curation/review";
+
+async function makeDataset(): Promise<string> {
+  const root = mkdtempSync(path.join(tmpdir(), "fernb-review-"));
+  const files: [string, number][] = [["anger/a0.png", 10], ["anger/a1.png", 50], ["fear/f0.png", 130], ["happy/h0.png", 210]];
+  for (const [rel, seed] of files) {
+    mkdirSync(path.join(root, path.dirname(rel)), { recursive: true });
+    const px = Buffer.alloc(64);
+    for (let i = 0; i < 64; i++) px[i] = (seed + i * 3) % 256;
+    await sharp(px, { raw: { width: 8, height: 8, channels: 1 } }).png().toFile(path.join(root, rel));
+  }
+  return root;
+}
+
+const load = (root: string) => loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, memoryCache: false });
+const payloadOf = (grid: { [DISPLAY](): { mime: string; data: string | Uint8Array }[] }): ReviewPayload =>
+  JSON.parse(grid[DISPLAY]().find((i) => i.mime === REVIEW_MIME)!.data as string);
+const ledgerLines = (root: string) => readFileSync(path.join(root, ".fernb-ledger.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+
+test("review payload: items, thumbnails, suspects first, predictions, ledger state", async () => {
+  const root = await makeDataset();
+  const ds = await load(root);
+  const ledger = await CurationLedger.open(ds);
+  await ledger.exclude("anger/a1.png");
+  const probs = new Float32Array(ds.size * 7).fill(0.01);
+  ds.paths.forEach((_, i) => (probs[i * 7 + 3] = 0.94));
+  const fi = ds.paths.indexOf("fear/f0.png");
+  const grid = await review(ds, { probs, suspects: [{ index: fi, given: 2, suggested: 3, selfConfidence: 0.01, margin: -0.9, score: 0.1 }] });
+  const p = payloadOf(grid);
+  assert.match(p.reviewId, /^review-/);
+  assert.equal(p.dataset, path.basename(root));
+  assert.equal(p.classes.length, 7);
+  assert.equal(p.total, 4);
+  assert.equal(p.items[0].path, "fear/f0.png");
+  assert.deepEqual(p.items[0].issue, { kind: "label", score: 0.9, suggested: "happiness", detail: "labelled fear, likely happiness (p = 0.01)" });
+  assert.equal(p.items[0].predictions![0].label, "happiness");
+  assert.equal(p.items[0].predictions!.length, 3);
+  assert.match(p.items[0].thumb, /^data:image\/png;base64,/);
+  const meta = await sharp(Buffer.from(p.items[0].thumb.split(",")[1], "base64")).metadata();
+  assert.deepEqual([meta.width, meta.height], [48, 48]);
+  const a1 = p.items.find((i) => i.path === "anger/a1.png")!;
+  assert.deepEqual(a1.state, { originalLabel: "anger", label: "anger", excluded: true });
+  // Filters and the cap.
+  const onlyAnger = payloadOf(await review(ds, { filter: { label: "anger" }, limit: 1 }));
+  assert.deepEqual([onlyAnger.total, onlyAnger.items.length, onlyAnger.items[0].label], [2, 1, "anger"]);
+  assert.equal(payloadOf(await review(ds, { suspects: [{ index: fi, given: 2, suggested: 3, selfConfidence: 0.01, margin: -0.9, score: 0.1 }], filter: { issue: "any" } })).items.length, 1);
+});
+
+test("renderer messages: validation, unknown review, path traversal and symlinks rejected", async () => {
+  const root = await makeDataset();
+  // A symlink inside the dataset pointing outside it.
+  const outside = mkdtempSync(path.join(tmpdir(), "fernb-outside-"));
+  writeFileSync(path.join(outside, "x.png"), readFileSync(path.join(root, "anger/a0.png")));
+  symlinkSync(path.join(outside, "x.png"), path.join(root, "anger", "link.png"));
+  const ds = await load(root);
+  assert.ok(ds.paths.includes("anger/link.png"), "the loader follows the symlink");
+  const { reviewId } = payloadOf(await review(ds));
+  const ask = (m: object) => handleReviewMessage({ reviewId, requestId: 7, ...m });
+
+  for (const bad of [null, "x", [], { reviewId }, { reviewId, action: "delete", path: "anger/a0.png" }, { reviewId: 5, action: "exclude", path: "a" }]) {
+    const r = await handleReviewMessage(bad);
+    assert.equal(r.ok, false, JSON.stringify(bad));
+  }
+  assert.throws(() => parseReviewRequest({ reviewId, action: "relabel", path: "anger/a0.png", label: "joy" }), /label must be one of/);
+  assert.throws(() => parseReviewRequest({ reviewId, action: "exclude", path: "anger/a0.png", label: "fear" }), /only for relabel/);
+
+  const unknown = await handleReviewMessage({ reviewId: "review-nope", action: "exclude", path: "anger/a0.png", requestId: "q1" });
+  assert.equal(unknown.ok, false);
+  assert.equal(unknown.requestId, "q1");
+  assert.match((unknown as { error: string }).error, /run the review cell again/);
+
+  for (const p of ["../etc/passwd", "anger/../../x.png", "/etc/passwd", path.join(root, "anger/a0.png"), "C:\\x.png", "anger\\..\\..\\x", "anger/./a0.png", "anger//a0.png"]) {
+    const r = await ask({ action: "exclude", path: p });
+    assert.equal(r.ok, false, p);
+  }
+  const notItem = await ask({ action: "exclude", path: "anger/zz.png" });
+  assert.match((notItem as { error: string }).error, /not an image of this review/);
+  const link = await ask({ action: "exclude", path: "anger/link.png" });
+  assert.equal(link.ok, false);
+  assert.match((link as { error: string }).error, /outside the dataset root/);
+  // Nothing was written.
+  assert.equal((await (await CurationLedger.open(ds)).read()).entries.length, 0);
+});
+
+test("renderer messages: relabel, exclude, restore and undo append ledger lines; the state reflects the replay", async () => {
+  const root = await makeDataset();
+  const ds = await load(root);
+  const probs = new Float32Array(ds.size * 7).fill(0.01);
+  ds.paths.forEach((_, i) => (probs[i * 7 + 4] = 0.94));
+  const { reviewId } = payloadOf(await review(ds, { probs }));
+  const ask = (m: object) => handleReviewMessage({ reviewId, ...m });
+
+  const r1 = await ask({ action: "relabel", path: "fear/f0.png", label: "surprise", requestId: "a" });
+  assert.equal(r1.ok, true, JSON.stringify(r1));
+  if (!r1.ok) return;
+  assert.equal(r1.requestId, "a");
+  assert.deepEqual(r1.state, { originalLabel: "fear", label: "surprise", excluded: false, relabelled: "surprise" });
+  assert.equal(r1.ledgerLine.source, "manual");
+  // Accepting the suggestion (the model's top prediction) is recorded as such.
+  const r2 = await ask({ action: "relabel", path: "anger/a0.png", label: "sadness" });
+  assert.equal(r2.ok && r2.ledgerLine.source, "suggestion");
+  const r3 = await ask({ action: "exclude", path: "anger/a1.png" });
+  assert.deepEqual(r3.ok && r3.state, { originalLabel: "anger", label: "anger", excluded: true });
+  const r4 = await ask({ action: "restore", path: "anger/a1.png" });
+  assert.equal(r4.ok && r4.state.excluded, false);
+  // Undo the last decision (the restore): excluded again.
+  const u1 = await ask({ action: "undo" });
+  assert.equal(u1.ok, true);
+  assert.deepEqual(u1.ok && [u1.path, u1.state.excluded, u1.ledgerLine.action, u1.ledgerLine.undoes], ["anger/a1.png", true, "undo", r4.ok && r4.ledgerLine.id]);
+  // Undo by path, and by id.
+  const u2 = await ask({ action: "undo", path: "fear/f0.png" });
+  assert.deepEqual(u2.ok && u2.state, { originalLabel: "fear", label: "fear", excluded: false });
+  const u3 = await ask({ action: "undo", decisionId: r3.ok ? r3.ledgerLine.id : "" });
+  assert.equal(u3.ok && u3.state.excluded, false);
+  const lines = ledgerLines(root);
+  assert.deepEqual(lines.map((l) => l.action), ["relabel", "relabel", "exclude", "restore", "undo", "undo", "undo"]);
+  const applied = await applyLedger(ds);
+  assert.deepEqual(applied.report.relabelled, [{ path: "anger/a0.png", from: "anger", to: "sadness" }]);
+  assert.deepEqual(applied.report.excluded, []);
+  // Nothing left to undo for that path; an unknown decision id is refused.
+  assert.equal((await ask({ action: "undo", path: "fear/f0.png" })).ok, false);
+  assert.equal((await ask({ action: "undo", decisionId: "nope-1" })).ok, false);
+});
