@@ -228,6 +228,30 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
       await w.screenshot("e2e-07-gradcam");
     });
 
+    await step("the review grid relabels and excludes faces, and each decision lands in the ledger", async () => {
+      const w = wb!;
+      const frame = w.rendererFrame();
+      const tiles = frame.locator(".fernb-rv .rv-tile");
+      await w.waitForInOutputs(tiles.first(), 120_000);
+      const ledger = join(server.workspace, "faces", ".fernb-ledger.jsonl");
+      const lines = () => (existsSync(ledger) ? readFileSync(ledger, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) : []);
+      await bringIntoView(w, tiles.first());
+      // Keyboard: focus the first face and press 3 (the third emotion, fear).
+      await tiles.first().click();
+      await tiles.first().press("3");
+      await waitFor("the first tile to be saved", async () => /saved ✓/.test(await tiles.first().locator(".rv-status").innerText().catch(() => "")), 60_000);
+      // Mouse: the second face's Exclude button.
+      await tiles.nth(1).locator(".rv-exclude").click();
+      await waitFor("the second tile to be saved", async () => /saved ✓/.test(await tiles.nth(1).locator(".rv-status").innerText().catch(() => "")), 60_000);
+      const entries = await waitFor("two ledger lines", async () => (lines().length >= 2 ? lines() : undefined), 30_000);
+      assert.equal(entries[0].action, "relabel");
+      assert.equal(entries[0].newLabel, "fear");
+      assert.equal(entries[0].path, await tiles.first().getAttribute("data-path"));
+      assert.equal(entries[1].action, "exclude");
+      assert.match(entries[0].hash, /^[0-9a-f]{64}$/);
+      await w.screenshot("e2e-08-review");
+    });
+
     await step("saving writes the outputs into the .fernb file, in canonical form", async () => {
       const w = wb!;
       const file = join(server.workspace, NOTEBOOK_NAME);
