@@ -52,6 +52,14 @@ function toItem(mime: string, data: MimeData): OutputItem {
   return { mime, data: JSON.stringify(data) };
 }
 
+/** One output holding a vega-lite chart (fernb's chart renderer) with a text fallback. */
+export function chartWithText(spec: object, text: string): OutputItem[] {
+  return [
+    { mime: MIME.chart, data: JSON.stringify(spec) },
+    { mime: "text/plain", data: text },
+  ];
+}
+
 /** Output items for an arbitrary value, as shown for a cell's last expression or `display(x)`. */
 export function itemsForValue(value: unknown): OutputItem[] {
   if (isDisplayable(value)) return value[DISPLAY]();

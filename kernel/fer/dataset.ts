@@ -15,13 +15,12 @@ import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, extname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { DISPLAY } from "../display";
+import { chartWithText, DISPLAY } from "../display";
 import type { OutputItem } from "../protocol";
 import { DECODER_VERSION, decodeBytes, ImageDecodeError, resizeRaw, validateSpec, type ImageSpec } from "./images";
 import { contentHash, defaultCacheDir, readPack, writePack, type PixelPack } from "./fileCache";
 import { canonicalEmotion, EMOTIONS, emotionIndex, FER2013_CSV_CLASSES, type Emotion } from "./labels";
 
-const CHART_MIME = "application/vnd.fernb.chart+json";
 
 /** File extensions loaded from class folders (case-insensitive). */
 export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg", ".webp"] as const;
@@ -247,10 +246,7 @@ export class FaceDataset {
   }
 
   [DISPLAY](): OutputItem[] {
-    return [
-      { mime: CHART_MIME, data: JSON.stringify(this.chartSpec()) },
-      { mime: "text/plain", data: this.summary() },
-    ];
+    return chartWithText(this.chartSpec(), this.summary());
   }
 
   toString(): string {

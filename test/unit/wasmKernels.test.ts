@@ -6,23 +6,10 @@ import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initWasmBackend, WASM_KERNEL_CONFIGS, type WasmInitResult } from "../../kernel/fer/backends/wasm";
+import { rand } from "../helpers/random";
 
 const TOL = 1e-4;
 
-/** Deterministic uniform values in [-1, 1). */
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    a[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return a;
-}
 
 /** A small deterministic integer generator for shapes. */
 function picker(seed: number): (lo: number, hi: number) => number {

@@ -25,25 +25,12 @@ import { predictFiles } from "../../kernel/fer/predict";
 import { createResNet18, logitsModel, type ResNetConfig } from "../../kernel/fer/resnet";
 import { createTrainingStep, train, type TrainOptions } from "../../kernel/fer/train";
 import { SyntheticFaces } from "../helpers/syntheticFaces";
+import { rand } from "../helpers/random";
 
 /** The tiny ResNet: 12×12×1, 3×3 stem without pooling, one block per stage, widths 4-8-8-8. */
 const TINY: Partial<ResNetConfig> = { height: 12, width: 12, channels: 1, stem: "cifar", widths: [4, 8, 8, 8], blocks: [1, 1, 1, 1], seed: 7 };
 const GPU = "webgpu";
 
-/** Deterministic uniform values in [-1, 1). */
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    a[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return a;
-}
 
 /** max |a-b| must stay within tol × max(max |b|, floor). */
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol: number, floor = 1e-3): number {

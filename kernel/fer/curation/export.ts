@@ -6,14 +6,13 @@
 import { constants as fsConstants, existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { basename, join, relative, resolve, isAbsolute } from "node:path";
-import { DISPLAY } from "../../display";
+import { chartWithText, DISPLAY } from "../../display";
 import type { OutputItem } from "../../protocol";
 import type { FaceDataset } from "../dataset";
 import { encodePng } from "../images";
 import { EMOTIONS, type Emotion } from "../labels";
 import { applyLedger, CurationLedger, type AppliedLedger, type CurationReport } from "./ledger";
 
-const CHART_MIME = "application/vnd.fernb.chart+json";
 
 export interface ExportOptions {
   /** Allow an outDir that already has files (existing files are still never overwritten). Default false. */
@@ -278,10 +277,7 @@ export class CurationSummary {
   }
 
   [DISPLAY](): OutputItem[] {
-    return [
-      { mime: CHART_MIME, data: JSON.stringify(this.chartSpec()) },
-      { mime: "text/plain", data: this.summary() },
-    ];
+    return chartWithText(this.chartSpec(), this.summary());
   }
 
   toString(): string {
