@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -11,20 +11,13 @@ import { loadFolderDataset, type FaceDataset } from "../../kernel/fer/dataset";
 import { DISPLAY } from "../../kernel/display";
 import { applyLedger, CurationLedger, parseLedger, DEFAULT_LEDGER_NAME } from "../../kernel/fer/curation/ledger";
 import { curationSummary, exportCurated } from "../../kernel/fer/curation/export";
+import { writeTinyFaceFolder } from "../helpers/tinyFaces";
 
 const tmp = (tag: string) => mkdtempSync(path.join(tmpdir(), `fernb-curation-${tag}-`));
 
 /** anger/a0..a2.png, fear/f0..f1.png, happy/h0.png: 8x8 gray PNGs with distinct pixels. */
-async function makeDataset(): Promise<string> {
-  const root = tmp("data");
-  const files: [string, number][] = [["anger/a0.png", 10], ["anger/a1.png", 50], ["anger/a2.png", 90], ["fear/f0.png", 130], ["fear/f1.png", 170], ["happy/h0.png", 210]];
-  for (const [rel, seed] of files) {
-    mkdirSync(path.join(root, path.dirname(rel)), { recursive: true });
-    const px = Buffer.alloc(64);
-    for (let i = 0; i < 64; i++) px[i] = (seed + i * 3) % 256;
-    await sharp(px, { raw: { width: 8, height: 8, channels: 1 } }).png().toFile(path.join(root, rel));
-  }
-  return root;
+function makeDataset(): Promise<string> {
+  return writeTinyFaceFolder("fernb-curation-data-", [["anger/a0.png", 10], ["anger/a1.png", 50], ["anger/a2.png", 90], ["fear/f0.png", 130], ["fear/f1.png", 170], ["happy/h0.png", 210]]);
 }
 
 const load = (root: string) => loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, memoryCache: false });

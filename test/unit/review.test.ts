@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
@@ -12,17 +12,10 @@ import { DISPLAY } from "../../kernel/display";
 import { loadFolderDataset } from "../../kernel/fer/dataset";
 import { applyLedger, CurationLedger } from "../../kernel/fer/curation/ledger";
 import { handleReviewMessage, parseReviewRequest, review, REVIEW_MIME, type ReviewPayload } from "../../kernel/fer/curation/review";
+import { writeTinyFaceFolder } from "../helpers/tinyFaces";
 
-async function makeDataset(): Promise<string> {
-  const root = mkdtempSync(path.join(tmpdir(), "fernb-review-"));
-  const files: [string, number][] = [["anger/a0.png", 10], ["anger/a1.png", 50], ["fear/f0.png", 130], ["happy/h0.png", 210]];
-  for (const [rel, seed] of files) {
-    mkdirSync(path.join(root, path.dirname(rel)), { recursive: true });
-    const px = Buffer.alloc(64);
-    for (let i = 0; i < 64; i++) px[i] = (seed + i * 3) % 256;
-    await sharp(px, { raw: { width: 8, height: 8, channels: 1 } }).png().toFile(path.join(root, rel));
-  }
-  return root;
+function makeDataset(): Promise<string> {
+  return writeTinyFaceFolder("fernb-review-", [["anger/a0.png", 10], ["anger/a1.png", 50], ["fear/f0.png", 130], ["happy/h0.png", 210]]);
 }
 
 const load = (root: string) => loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, memoryCache: false });

@@ -6,7 +6,7 @@ import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initWasmBackend, WASM_KERNEL_CONFIGS, type WasmInitResult } from "../../kernel/fer/backends/wasm";
-import { rand } from "../helpers/random";
+import { assertClose as assertCloseRelative, rand } from "../helpers/numeric";
 
 const TOL = 1e-4;
 
@@ -32,15 +32,7 @@ async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]
 }
 
 function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = TOL): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let maxAbs = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
-    const d = Math.abs(actual[i] - expected[i]);
-    if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Infinity : d;
-  }
-  assert.ok(maxDiff <= tol * Math.max(maxAbs, 1e-3), `${what}: max |diff| ${maxDiff} vs max |expected| ${maxAbs}`);
+  assertCloseRelative(actual, expected, what, tol);
 }
 
 async function compare(what: string, f: () => tf.Tensor[], tol = TOL): Promise<void> {

@@ -25,26 +25,13 @@ import { predictFiles } from "../../kernel/fer/predict";
 import { createResNet18, logitsModel, type ResNetConfig } from "../../kernel/fer/resnet";
 import { createTrainingStep, train, type TrainOptions } from "../../kernel/fer/train";
 import { SyntheticFaces } from "../helpers/syntheticFaces";
-import { rand } from "../helpers/random";
+import { assertClose, rand } from "../helpers/numeric";
 
 /** The tiny ResNet: 12×12×1, 3×3 stem without pooling, one block per stage, widths 4-8-8-8. */
 const TINY: Partial<ResNetConfig> = { height: 12, width: 12, channels: 1, stem: "cifar", widths: [4, 8, 8, 8], blocks: [1, 1, 1, 1], seed: 7 };
 const GPU = "webgpu";
 
 
-/** max |a-b| must stay within tol × max(max |b|, floor). */
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol: number, floor = 1e-3): number {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let maxAbs = 0;
-  let maxDiff = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(expected[i]));
-    const d = Math.abs(actual[i] - expected[i]);
-    if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Infinity : d;
-  }
-  assert.ok(maxDiff <= tol * Math.max(maxAbs, floor), `${what}: max |diff| ${maxDiff} vs max |expected| ${maxAbs} (tolerance ${tol} relative)`);
-  return maxDiff / Math.max(maxAbs, floor);
-}
 
 interface Weights {
   values: Float32Array;
