@@ -83,6 +83,38 @@ function mountTypes(mounts: Record<string, string>): void {
   }
 }
 
+/**
+ * tslab's converter runs TypeScript's watch compiler with a single deferred rebuild: a second file
+ * event before the next cell (e.g. `npm install` or a rebuild of a package the cells import, while
+ * a long cell runs) makes it throw "Unexpected pending rebuildTimer" from a file-watcher callback,
+ * an uncaught error in the kernel. A rebuild is already pending then and will see this change too,
+ * so that one error is dropped; any other error from a watcher still surfaces.
+ */
+let watchersPatched = false;
+function tolerateQueuedRebuilds(): void {
+  if (watchersPatched) return;
+  watchersPatched = true;
+  const sys = ts.sys as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>;
+  for (const method of ["watchFile", "watchDirectory"]) {
+    const original = sys[method];
+    if (!original) continue;
+    sys[method] = (target: unknown, callback: unknown, ...rest: unknown[]) => {
+      const guarded =
+        typeof callback === "function"
+          ? (...args: unknown[]) => {
+              try {
+                return (callback as (...a: unknown[]) => unknown)(...args);
+              } catch (e) {
+                if (e instanceof Error && e.message === "Unexpected pending rebuildTimer") return undefined;
+                throw e;
+              }
+            }
+          : callback;
+      return original.call(ts.sys, target, guarded, ...rest);
+    };
+  }
+}
+
 /** `require` that answers built-in module names itself and defers everything else. */
 function withBuiltins(base: NodeJS.Require, modules: Record<string, unknown>): NodeJS.Require {
   return new Proxy(base, {
@@ -106,6 +138,7 @@ export class CellExecutor {
   constructor(private readonly options: ExecutorOptions) {
     const builtins = options.builtinModules ?? {};
     mountTypes(Object.fromEntries(Object.entries(builtins).map(([name, m]) => [name, m.typesDir])));
+    tolerateQueuedRebuilds();
     this.converter = createConverter();
     this.prevDecl = options.preludeDeclarations;
     const locals = createLocals();
