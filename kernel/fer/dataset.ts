@@ -8,6 +8,12 @@
  * training, evaluation and prediction see identically prepared pixels. Decoded pixels are cached in
  * memory (same folder + spec in one process, files unchanged → the same FaceDataset object) and on
  * disk (see fileCache.ts; keyed by each file's content hash + spec), never inside the dataset folder.
+ *
+ * `loadFolderDataset` then replays the dataset's curation ledger (`<root>/.fernb-ledger.jsonl`, see
+ * curation/ledger.ts) when it exists, so what it returns is the curated view: excluded images left
+ * out, relabelled images under their new label, and `dataset.curation` saying what was applied (and
+ * what could not be). The memory cache holds the raw images; the ledger is read and replayed on
+ * every load, so a load always reflects the ledger as it is then. Loading never writes anything.
  */
 import { createHash } from "node:crypto";
 import { createReadStream, statSync, type Dirent } from "node:fs";
@@ -20,6 +26,7 @@ import type { OutputItem } from "../protocol";
 import { DECODER_VERSION, decodeBytes, ImageDecodeError, resizeRaw, validateSpec, type ImageSpec } from "./images";
 import { contentHash, defaultCacheDir, readPack, writePack, type PixelPack } from "./fileCache";
 import { canonicalEmotion, EMOTIONS, emotionIndex, FER2013_CSV_CLASSES, type Emotion } from "./labels";
+import { applyLedger, DEFAULT_LEDGER_NAME, type CurationReport } from "./curation/ledger";
 
 
 /** File extensions loaded from class folders (case-insensitive). */
@@ -77,6 +84,60 @@ export interface FaceDatasetInit {
   paths: string[];
   report?: LoadReport;
   loadStats?: LoadStats;
+  curation?: DatasetCuration;
+}
+
+/**
+ * How a curated view came from a curation ledger (set by `applyLedger`, and so by
+ * `loadFolderDataset` when the dataset has a ledger). Curation functions given a curated view
+ * (`applyLedger`, `review`, `exportCurated`, `curationSummary`, `CurationLedger.open`) work on `raw`,
+ * so the ledger is never applied twice and new ledger lines record the raw (folder) label.
+ */
+export interface DatasetCuration {
+  /** The ledger file that was replayed (absolute path). */
+  ledgerFile: string;
+  /** sha256 (hex) of the ledger bytes that were replayed. */
+  ledgerSha256: string;
+  /**
+   * The images before the ledger, with their folder (CSV) labels: the whole loaded dataset, or for
+   * a `subset()` of a curated view, that subset's images.
+   */
+  raw: FaceDataset;
+  /** `originalIndex[i]` is the index in `raw` of image i of this dataset. */
+  originalIndex: Int32Array;
+  /** What the replay applied, and what it could not (stale decisions, missing files, bad lines). */
+  report: CurationReport;
+  /** True for a `subset()` of a curated view (`report` then describes the whole view). */
+  subset?: boolean;
+}
+
+/** The decisions applied and the ledger's problems, as sentences (for summaries and messages). */
+export function describeCuration(c: DatasetCuration): { applied: string; problems: string[] } {
+  const r = c.report;
+  const name = basename(c.ledgerFile) === DEFAULT_LEDGER_NAME ? DEFAULT_LEDGER_NAME : c.ledgerFile;
+  const plural = (n: number, one: string, many = one + "s") => `${n} ${n === 1 ? one : many}`;
+  const kept = r.states.length - r.excluded.length - r.relabelled.length;
+  const decisions = [`${r.relabelled.length} relabelled`, `${r.excluded.length} excluded`];
+  if (kept > 0) decisions.push(`${kept} reviewed and kept as labelled`);
+  let applied: string;
+  if (!r.read.exists) applied = `Curation ledger ${name} does not exist (yet): nothing applied`;
+  else if (!r.entries && !r.read.lines) applied = `Curation ledger ${name} is empty: nothing applied`;
+  else applied = `Curation ledger ${name} applied: ${decisions.join(", ")}${c.subset ? " (in the whole dataset this is a subset of)" : ` (${c.raw.size.toLocaleString("en-US")} images before curation)`}`;
+  const problems: string[] = [];
+  const read = r.read;
+  if (read.tornLastLine) problems.push(`ledger line ${read.tornLastLine.line}, the last one, is incomplete (a write was interrupted) and was ignored; the decisions before it were applied`);
+  if (r.stale.length) {
+    const changed = r.stale.filter((s) => s.reason === "file changed").length;
+    const why = changed === r.stale.length ? "the image file changed after the decision" : "the image changed (file content, or its folder/label) after the decision";
+    problems.push(`${plural(r.stale.length, "decision")} NOT applied because ${why}: ${r.stale.slice(0, 3).map((s) => `${s.action} of ${s.path} (${s.reason})`).join(", ")}${r.stale.length > 3 ? ", ..." : ""} — review ${r.stale.length === 1 ? "it" : "them"} again`);
+  }
+  if (r.missing.length) problems.push(`${plural(r.missing.length, "decision")} about files not in the dataset (deleted, renamed or unreadable) ignored: ${r.missing.slice(0, 3).map((m) => m.path).join(", ")}${r.missing.length > 3 ? ", ..." : ""}`);
+  for (const p of read.invalidLines.slice(0, 3)) problems.push(`ledger line ${p.line} skipped: ${p.reason}`);
+  if (read.invalidLines.length > 3) problems.push(`... and ${read.invalidLines.length - 3} more invalid ledger lines`);
+  if (read.unknownVersions.length) problems.push(`${plural(read.unknownVersions.length, "ledger line")} of a newer ledger version skipped (line ${read.unknownVersions.map((p) => p.line).slice(0, 5).join(", ")}): update fernb to apply ${read.unknownVersions.length === 1 ? "it" : "them"}`);
+  if (read.duplicateIds.length) problems.push(`${plural(read.duplicateIds.length, "ledger line")} reusing an earlier decision's id skipped (line ${read.duplicateIds.map((p) => p.line).slice(0, 5).join(", ")})`);
+  if (r.danglingUndos.length) problems.push(`${plural(r.danglingUndos.length, "undo")} of a decision that is not in the ledger ignored`);
+  return { applied, problems };
 }
 
 function emptyReport(): LoadReport {
@@ -98,6 +159,8 @@ export class FaceDataset {
   readonly paths: string[];
   readonly report: LoadReport;
   readonly loadStats: LoadStats;
+  /** Set on a curated view (see DatasetCuration): the ledger replayed and the raw data behind it. */
+  readonly curation?: DatasetCuration;
   private fingerprintCache?: string;
 
   constructor(init: FaceDatasetInit) {
@@ -120,6 +183,10 @@ export class FaceDataset {
     this.paths = init.paths;
     this.report = init.report ?? emptyReport();
     this.loadStats = init.loadStats ?? { files: n, decoded: 0, diskCacheHits: 0, memoryCacheHit: false, cacheWritten: false, elapsedMs: 0 };
+    if (init.curation) {
+      if (init.curation.originalIndex.length !== n) throw new RangeError(`curation.originalIndex has ${init.curation.originalIndex.length} entries, labels ${n}`);
+      this.curation = init.curation;
+    }
   }
 
   /**
@@ -131,6 +198,16 @@ export class FaceDataset {
       root: this.root, height: this.height, width: this.width, channels: this.channels, images: this.images, labels: this.labels, paths: this.paths, report: this.report,
       loadStats: { ...this.loadStats, decoded: 0, diskCacheHits: 0, memoryCacheHit: true, cacheWritten: false, elapsedMs: performance.now() - t0 },
     });
+    ds.fingerprintCache = this.fingerprintCache;
+    return ds;
+  }
+
+  /**
+   * The same images and labels (shared, no copy; same fingerprint) marked as a curated view.
+   * @internal used by applyLedger when the ledger changes nothing.
+   */
+  withCuration(curation: DatasetCuration, loadStats: LoadStats = this.loadStats): FaceDataset {
+    const ds = new FaceDataset({ root: this.root, height: this.height, width: this.width, channels: this.channels, images: this.images, labels: this.labels, paths: this.paths, report: this.report, loadStats, curation });
     ds.fingerprintCache = this.fingerprintCache;
     return ds;
   }
@@ -159,7 +236,10 @@ export class FaceDataset {
     return counts;
   }
 
-  /** A new dataset with the given images (copied, in the given order; repeats allowed). */
+  /**
+   * A new dataset with the given images (copied, in the given order; repeats allowed). A subset of a
+   * curated view is a curated view too: its `curation.raw` is the same images with their raw labels.
+   */
   subset(indices: ArrayLike<number>): FaceDataset {
     const px = this.imageSize;
     const n = indices.length;
@@ -173,7 +253,18 @@ export class FaceDataset {
       labels[k] = this.labels[i];
       paths[k] = this.paths[i];
     }
-    return new FaceDataset({ root: this.root, height: this.height, width: this.width, channels: this.channels, images, labels, paths, report: this.report });
+    let curation: DatasetCuration | undefined;
+    if (this.curation) {
+      const { raw, originalIndex } = this.curation;
+      const rawLabels = Int32Array.from({ length: n }, (_, k) => raw.labels[originalIndex[indices[k]]]);
+      curation = {
+        ...this.curation,
+        raw: new FaceDataset({ root: this.root, height: this.height, width: this.width, channels: this.channels, images, labels: rawLabels, paths, report: this.report }),
+        originalIndex: Int32Array.from({ length: n }, (_, k) => k),
+        subset: true,
+      };
+    }
+    return new FaceDataset({ root: this.root, height: this.height, width: this.width, channels: this.channels, images, labels, paths, report: this.report, curation });
   }
 
   /**
@@ -213,6 +304,11 @@ export class FaceDataset {
     if (r.unknownFolders.length) lines.push(`Not loaded — folders that are not emotion names: ${r.unknownFolders.map((f) => f + "/").join(", ")}`);
     if (r.ignoredFiles) lines.push(`Ignored ${r.ignoredFiles} non-image entr${r.ignoredFiles === 1 ? "y" : "ies"}${r.ignoredExamples?.length ? ` (e.g. ${r.ignoredExamples.slice(0, 3).join(", ")})` : ""}`);
     if (r.filteredOut) lines.push(`Left out ${r.filteredOut} rows of other Usage values`);
+    if (this.curation) {
+      const { applied, problems } = describeCuration(this.curation);
+      lines.push(applied + (this.curation.subset ? "" : "; the raw data: .curation.raw, or load with { ledger: false }"));
+      for (const p of problems) lines.push(`  ${p}`);
+    }
     lines.push(`Fingerprint: sha256:${this.fingerprint().slice(0, 16)}…`);
     return lines.join("\n");
   }
@@ -224,6 +320,11 @@ export class FaceDataset {
     const notes: string[] = [];
     if (r.skipped.length) notes.push(`${r.skipped.length} file(s) skipped (unreadable/corrupt), e.g. ${r.skipped[0].path}: ${r.skipped[0].reason}`.slice(0, 160));
     if (r.unknownFolders.length) notes.push(`not loaded (unknown folders): ${r.unknownFolders.join(", ")}`.slice(0, 160));
+    if (this.curation) {
+      const { applied, problems } = describeCuration(this.curation);
+      notes.push(applied.slice(0, 160));
+      if (problems.length) notes.push(`${problems.length} ledger problem(s), e.g. ${problems[0]}`.slice(0, 160));
+    }
     return {
       title: {
         text: `${this.size.toLocaleString("en-US")} faces, ${this.height}x${this.width}x${this.channels} — ${basename(this.root)}`,
@@ -269,6 +370,17 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number) => void;
   /** Images decoded at once (default: the number of CPU cores). */
   concurrency?: number;
+  /**
+   * `loadFolderDataset` only: the curation ledger to replay over the loaded images — a ledger file
+   * (a relative path is resolved against the working directory), or `false` for the raw data.
+   * Default: `<root>/.fernb-ledger.jsonl` when that file exists (the ledger the review grid
+   * writes), else none. The returned dataset is then the curated view (excluded images left out,
+   * relabelled images under their new label; paths in the ledger are relative to `root`), with
+   * `dataset.curation` describing what was applied and what could not be (stale decisions about
+   * images that changed since, decisions about missing files, an interrupted last line), also
+   * shown by `display(dataset)`. The ledger and the images are only read.
+   */
+  ledger?: string | false;
 }
 
 function specOf(options: LoadOptions): ImageSpec {
@@ -430,9 +542,32 @@ function statSignature(stats: { rel: string; size: number; mtimeMs: number }[]):
  * cannot be decoded are listed in `report.skipped`. Throws a descriptive Error when `root` is
  * missing, is a file, or is not laid out as one folder per emotion. Images are sorted by folder then
  * file name (code-unit order), so the order — and the fingerprint — are the same on every machine.
+ *
+ * Curation: when `<root>/.fernb-ledger.jsonl` exists (or `options.ledger` names a ledger), its
+ * decisions are replayed and the curated view is returned (see `LoadOptions.ledger`); its
+ * fingerprint differs from the raw data's exactly when the decisions change a label or leave an
+ * image out, so a checkpoint of a run on the raw data still resumes while the ledger changes
+ * nothing. `{ ledger: false }` loads the raw data.
  */
 export async function loadFolderDataset(root: string, options: LoadOptions = {}): Promise<FaceDataset> {
   const t0 = performance.now();
+  const option = options.ledger;
+  if (option !== undefined && option !== false && (typeof option !== "string" || option === "")) throw new TypeError(`ledger must be a ledger file path or false, got ${JSON.stringify(option)}`);
+  const raw = await loadRawFolderDataset(root, options, t0);
+  if (option === false) return raw;
+  let ledgerFile: string;
+  if (option !== undefined) {
+    ledgerFile = resolve(option);
+  } else {
+    ledgerFile = join(raw.root, DEFAULT_LEDGER_NAME);
+    if (!statSync(ledgerFile, { throwIfNoEntry: false })?.isFile()) return raw;
+  }
+  const { dataset } = await applyLedger(raw, ledgerFile);
+  dataset.loadStats.elapsedMs = performance.now() - t0;
+  return dataset;
+}
+
+async function loadRawFolderDataset(root: string, options: LoadOptions, t0: number): Promise<FaceDataset> {
   const spec = specOf(options);
   const absRoot = resolve(root);
   const scan = await scanFolderDataset(absRoot);
@@ -577,7 +712,7 @@ async function loadFolderFiles(absRoot: string, realRoot: string, scan: ScanResu
 
 export type Fer2013Usage = "Training" | "PublicTest" | "PrivateTest";
 
-export interface CsvLoadOptions extends LoadOptions {
+export interface CsvLoadOptions extends Omit<LoadOptions, "ledger"> {
   /** Keep only rows with this Usage (FER2013: Training 28,709 / PublicTest 3,589 / PrivateTest 3,589). */
   usage?: Fer2013Usage;
 }

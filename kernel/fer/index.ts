@@ -8,7 +8,7 @@ export { tf };
 export { EMOTIONS, canonicalEmotion, emotionIndex, type Emotion } from "./labels";
 export { Rng, type RngState } from "./rng";
 export { initBackend, activeBackend, BACKEND_LADDER, type BackendChoice, type BackendInfo } from "./backend";
-export { loadFolderDataset, loadFer2013Csv, FaceDataset, type LoadOptions, type LoadReport } from "./dataset";
+export { loadFolderDataset, loadFer2013Csv, FaceDataset, type LoadOptions, type LoadReport, type DatasetCuration } from "./dataset";
 export { decodeImage, encodePng, encodeJpeg, ImageDecodeError, type ImageSpec } from "./images";
 export { createAugmenter, AUGMENT_PRESETS, type AugmentOptions } from "./augment";
 export { createResNet18, logitsModel, DEFAULT_RESNET, LAST_CONV_LAYER, LOGITS_LAYER, type ResNetConfig, type Stem } from "./resnet";

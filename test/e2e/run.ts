@@ -13,7 +13,9 @@
  * "Notebook: Run All" and asserts on the outputs. The expected outputs come from the fixture's
  * cells (see expectationsFrom): the string a console.log cell prints must show as text, the first
  * `throw new …Error("…")` message must show as an error output, and a cell calling
- * `display.chart(` must render an SVG vega chart with data marks in the renderer's frame.
+ * `display.chart(` must render an SVG vega chart with data marks in the renderer's frame. After the
+ * review grid's decisions, the fixture's "curated faces: N (...)" cell is run again: the loader
+ * replays the ledger, so its counts must change by exactly those decisions.
  *
  * Screenshots go to test/artifacts/ (git-ignored); on failure also the VS Code logs
  * (e2e-logs.txt), the output webview's text and the browser console.
@@ -38,11 +40,18 @@ const BROKEN_NAME = "broken.fernb";
 const BROKEN_TEXT = '{\n  "fernb": 1,\n  "metadata": {},\n  "cells": [\n    {\n      "kind": "code",\n      "language": "typescript",\n      "source": ["console.log(1)';
 const KERNEL_LABEL = "FER Kernel";
 const CHART_MIME = "application/vnd.fernb.chart+json";
+/** The fixture cell that loads and counts the curated faces (0-based, counting markdown cells). */
+const COUNT_CELL_INDEX = countCellIndex(FIXTURE);
 
 interface Expectations {
   text?: string;
   error?: string;
   chart: boolean;
+}
+
+function countCellIndex(fixturePath: string): number {
+  const nb = JSON.parse(readFileSync(fixturePath, "utf8")) as { cells?: { source?: string | string[] }[] };
+  return (nb.cells ?? []).findIndex((c) => (Array.isArray(c.source) ? c.source.join("") : (c.source ?? "")).includes("curated faces: "));
 }
 
 /**
@@ -250,6 +259,50 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
       assert.equal(entries[1].action, "exclude");
       assert.match(entries[0].hash, /^[0-9a-f]{64}$/);
       await w.screenshot("e2e-08-review");
+    });
+
+    await step("running the count cell again loads the curated view: the ledger's decisions change the counts", async () => {
+      const w = wb!;
+      const ledger = join(server.workspace, "faces", ".fernb-ledger.jsonl");
+      const entries = readFileSync(ledger, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { action: string; oldLabel: string; newLabel?: string });
+      const countsOf = (text: string) => {
+        const m = /curated faces: (\d+) \(([^)]*)\)/.exec(text);
+        assert.ok(m, `no "curated faces: N (...)" line in ${JSON.stringify(text.slice(0, 300))}`);
+        return { total: Number(m[1]), counts: Object.fromEntries(m[2].split(", ").map((p) => [p.split(" ")[0], Number(p.split(" ")[1])])) as Record<string, number> };
+      };
+      const index = COUNT_CELL_INDEX;
+      assert.ok(index >= 0, "the fixture has no cell printing `curated faces: N (...)`");
+      const row = w.notebook.locator(`.monaco-list-row[data-index="${index}"]`);
+      await bringIntoView(w, row);
+      log(`count cell ${index} in view`);
+      // Under Run All the cell ran before any decision: the raw counts.
+      const before = countsOf(await (await w.waitForOutputText(/curated faces: \d+ \(/, 60_000, 5_000)).innerText());
+      log(`count cell output before the review: ${JSON.stringify(before)}`);
+      assert.equal(before.total, 105, "before the review: the 105 sample faces");
+      await w.waitForOutputText("no curation ledger yet", 30_000, 5_000);
+      const expected = { ...before.counts };
+      for (const e of entries) {
+        expected[e.oldLabel]--;
+        if (e.action === "relabel") expected[e.newLabel!]++;
+      }
+      const excluded = entries.filter((e) => e.action === "exclude").length;
+      const relabelled = entries.filter((e) => e.action === "relabel").length;
+      // Run the cell again.
+      await bringIntoView(w, row);
+      await w.runCell(index);
+      const pattern = new RegExp(`curated faces: ${105 - excluded} \\(`);
+      const shown = await w.waitForOutputText(pattern, 120_000).catch(async (e) => {
+        throw new Error(`the count cell did not show ${pattern} (${(e as Error).message}).\nOutputs: ${await w.outputText()}\nCell status bars: ${JSON.stringify(await w.cellStatuses())}`);
+      });
+      const after = countsOf(await shown.innerText());
+      log(`counts before the review ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
+      assert.notDeepEqual(after.counts, before.counts);
+      assert.deepEqual(after.counts, expected, "one fewer face, the relabelled one counted in its new class");
+      await w.waitForOutputText(`Curation ledger .fernb-ledger.jsonl applied: ${relabelled} relabelled, ${excluded} excluded (105 images before curation)`, 30_000);
+      const files = (readdirSync(join(server.workspace, "faces"), { recursive: true }) as string[]).filter((f) => /\.(png|jpe?g|webp)$/i.test(f));
+      assert.equal(files.length, 105, "no image file was moved, renamed or deleted");
+      await bringIntoView(w, shown);
+      await w.screenshot("e2e-09-curated-counts");
     });
 
     await step("saving writes the outputs into the .fernb file, in canonical form", async () => {

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import sharp from "sharp";
-import { loadFolderDataset, type FaceDataset } from "../../kernel/fer/dataset";
+import { clearDatasetMemoryCache, loadFolderDataset, type FaceDataset } from "../../kernel/fer/dataset";
 import { DISPLAY } from "../../kernel/display";
-import { applyLedger, CurationLedger, parseLedger, DEFAULT_LEDGER_NAME } from "../../kernel/fer/curation/ledger";
+import { applyLedger, CurationLedger, parseLedger, uncurated, DEFAULT_LEDGER_NAME } from "../../kernel/fer/curation/ledger";
 import { curationSummary, exportCurated } from "../../kernel/fer/curation/export";
 import { writeTinyFaceFolder } from "../helpers/tinyFaces";
 
@@ -110,8 +110,9 @@ test("ledger replay: relabel, exclude, restore, undo; the curated view; only the
   const changed = [...after.keys()].filter((k) => before.get(k) !== after.get(k));
   assert.deepEqual(changed, [DEFAULT_LEDGER_NAME]);
   assert.equal(after.size, before.size + 1);
-  // The ledger (a hidden file) does not become part of the dataset.
-  assert.equal((await load(root)).size, ds.size);
+  // The ledger (a hidden file) does not become part of the dataset; loading replays it by default.
+  assert.equal((await loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, memoryCache: false, ledger: false })).size, ds.size);
+  assert.equal((await load(root)).size, ds.size - 2);
 });
 
 test("a decision about a file that changed since is stale: reported, not applied; unknown paths are reported", async () => {
@@ -280,4 +281,205 @@ test("exportCurated copies (never moves) into a folder per class with a manifest
   assert.equal(readdirSync(path.join(other, "fear")).length, 2);
   const after = snapshot(root);
   assert.deepEqual([...after.keys()].filter((k) => before.get(k) !== after.get(k)), [], "exports never write to the dataset folder");
+});
+
+// ---- loadFolderDataset replays the ledger ------------------------------------------------------
+
+const loadRaw = (root: string) => loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, memoryCache: false, ledger: false });
+const textOf = (ds: FaceDataset) => ds[DISPLAY]().find((i) => i.mime === "text/plain")!.data as string;
+
+test("loadFolderDataset replays the ledger by default: new counts after each decision, { ledger: false } is raw, undo restores", async () => {
+  const root = await makeDataset();
+  const first = await load(root);
+  assert.equal(first.curation, undefined, "no ledger yet: the raw data");
+  assert.doesNotMatch(first.summary(), /Curation ledger/);
+  const ledger = await CurationLedger.open(first);
+  const relabel = await ledger.relabel("anger/a0.png", "fear");
+  const exclude = await ledger.exclude("fear/f1.png");
+  const before = snapshot(root);
+
+  const ds = await load(root);
+  assert.equal(ds.size, 5);
+  assert.equal(labelOf(ds, "anger/a0.png"), "fear");
+  assert.equal(labelOf(ds, "fear/f1.png"), undefined);
+  const counts = ds.classCounts();
+  assert.deepEqual([counts.anger, counts.fear, counts.happiness], [2, 2, 1]);
+  assert.ok(ds.curation);
+  assert.equal(ds.curation.ledgerFile, ledger.file);
+  assert.equal(ds.curation.ledgerSha256, createHash("sha256").update(readFileSync(ledger.file)).digest("hex"));
+  assert.equal(ds.curation.raw.size, 6);
+  assert.equal(uncurated(ds), ds.curation.raw);
+  assert.deepEqual([...ds.curation.originalIndex].map((i) => ds.curation!.raw.paths[i]), ds.paths);
+  // display(dataset) says what the ledger did.
+  assert.match(textOf(ds), /Curation ledger \.fernb-ledger\.jsonl applied: 1 relabelled, 1 excluded \(6 images before curation\)/);
+  assert.match(textOf(ds), /FaceDataset: 5 images/);
+  const spec = JSON.parse(ds[DISPLAY]().find((i) => i.mime.includes("chart"))!.data as string);
+  assert.ok(spec.title.subtitle.some((t: string) => /1 relabelled, 1 excluded/.test(t)), JSON.stringify(spec.title));
+  assert.equal(spec.data.values.find((v: { emotion: string }) => v.emotion === "fear").count, 2);
+
+  // Opting out: the raw data, as before the ledger.
+  const raw = await loadRaw(root);
+  assert.equal(raw.size, 6);
+  assert.equal(raw.curation, undefined);
+  assert.equal(labelOf(raw, "anger/a0.png"), "anger");
+  assert.notEqual(ds.fingerprint(), raw.fingerprint(), "applied decisions change the fingerprint");
+
+  // Undo appends; the next load shows the image again.
+  await ledger.undo(exclude);
+  const undone = await load(root);
+  assert.equal(undone.size, 6);
+  assert.equal(labelOf(undone, "fear/f1.png"), "fear");
+  assert.equal(labelOf(undone, "anger/a0.png"), "fear");
+  assert.notEqual(undone.fingerprint(), raw.fingerprint(), "the relabel still applies");
+  await ledger.undo(relabel);
+  const allUndone = await load(root);
+  assert.equal(labelOf(allUndone, "anger/a0.png"), "anger");
+  assert.ok(allUndone.curation, "the ledger was replayed");
+  assert.equal(allUndone.fingerprint(), raw.fingerprint(), "no effective decision: the raw data's fingerprint (checkpoints keep resuming)");
+  assert.match(allUndone.summary(), /applied: 0 relabelled, 0 excluded/);
+  assert.equal(readFileSync(ledger.file, "utf8").trim().split("\n").length, 4, "undo appended, history kept");
+
+  // Loading wrote nothing (images and ledger untouched, apart from the two undo lines appended above).
+  const after = snapshot(root);
+  assert.deepEqual([...after.keys()].filter((k) => before.get(k) !== after.get(k)), [DEFAULT_LEDGER_NAME]);
+  const ledgerBytes = readFileSync(ledger.file);
+  await load(root);
+  assert.deepEqual(readFileSync(ledger.file), ledgerBytes);
+  assert.deepEqual(snapshot(root), after);
+});
+
+test("fingerprint: an empty ledger, or decisions that cancel out, keep the raw data's fingerprint", async () => {
+  const root = await makeDataset();
+  const raw = await loadRaw(root);
+  writeFileSync(path.join(root, DEFAULT_LEDGER_NAME), "");
+  const empty = await load(root);
+  assert.ok(empty.curation);
+  assert.match(empty.summary(), /Curation ledger \.fernb-ledger\.jsonl is empty: nothing applied/);
+  assert.equal(empty.fingerprint(), raw.fingerprint());
+  const ledger = await CurationLedger.open(raw);
+  await ledger.exclude("happy/h0.png");
+  const excluded = await load(root);
+  assert.equal(excluded.size, 5);
+  assert.notEqual(excluded.fingerprint(), raw.fingerprint());
+  await ledger.restore("happy/h0.png");
+  const restored = await load(root);
+  assert.equal(restored.size, 6);
+  assert.equal(restored.fingerprint(), raw.fingerprint());
+  assert.equal(restored.curation?.report.reviewed, 1);
+});
+
+test("loading with a torn last line, a stale and a missing decision: reported in words, the rest applied", async () => {
+  const root = await makeDataset();
+  const ledger = await CurationLedger.open(await load(root));
+  await ledger.exclude("anger/a1.png");
+  await ledger.relabel("anger/a2.png", "sadness");
+  await ledger.append({ path: "neutral/gone.png", action: "exclude", oldLabel: "neutral", hash: "0".repeat(64) });
+  await ledger.relabel("happy/h0.png", "surprise");
+  // anger/a2.png is replaced after its decision; then a write is interrupted.
+  writeFileSync(path.join(root, "anger/a2.png"), await sharp(Buffer.alloc(64, 77), { raw: { width: 8, height: 8, channels: 1 } }).png().toBuffer());
+  appendFileSync(ledger.file, '{"v":1,"time":"2026-01-01T00:00:00.000Z","path":"fear/f0.png","ac');
+  const ledgerBytes = readFileSync(ledger.file);
+
+  const ds = await load(root);
+  assert.equal(ds.size, 5, "the exclusion before the torn line applies");
+  assert.equal(labelOf(ds, "anger/a1.png"), undefined);
+  assert.equal(labelOf(ds, "happy/h0.png"), "surprise");
+  assert.equal(labelOf(ds, "anger/a2.png"), "anger", "the stale relabel is not applied");
+  assert.equal(labelOf(ds, "fear/f0.png"), "fear", "the torn line is ignored");
+  const r = ds.curation!.report;
+  assert.equal(r.read.tornLastLine?.line, 5);
+  assert.deepEqual(r.stale.map((s) => [s.path, s.reason]), [["anger/a2.png", "file changed"]]);
+  assert.deepEqual(r.missing.map((m) => m.path), ["neutral/gone.png"]);
+  const text = textOf(ds);
+  assert.match(text, /applied: 1 relabelled, 1 excluded/);
+  assert.match(text, /ledger line 5, the last one, is incomplete \(a write was interrupted\) and was ignored; the decisions before it were applied/);
+  assert.match(text, /1 decision NOT applied because the image file changed after the decision: relabel of anger\/a2\.png \(file changed\)/);
+  assert.match(text, /1 decision about files not in the dataset \(deleted, renamed or unreadable\) ignored: neutral\/gone\.png/);
+  assert.deepEqual(readFileSync(ledger.file), ledgerBytes, "loading never repairs or rewrites the ledger");
+});
+
+test("the memory cache never serves a stale curated view", async () => {
+  clearDatasetMemoryCache();
+  const root = await makeDataset();
+  const opts = { height: 8, width: 8, cacheDir: false as const };
+  const first = await loadFolderDataset(root, opts);
+  assert.equal(first.size, 6);
+  const ledger = await CurationLedger.open(first);
+  const ex = await ledger.exclude("anger/a0.png");
+  const second = await loadFolderDataset(root, opts);
+  assert.equal(second.loadStats.memoryCacheHit, true, "pixels come from memory");
+  assert.equal(second.size, 5, "but the ledger is replayed");
+  await ledger.relabel("fear/f0.png", "disgust");
+  const third = await loadFolderDataset(root, opts);
+  assert.equal(third.loadStats.memoryCacheHit, true);
+  assert.deepEqual([third.size, labelOf(third, "fear/f0.png")], [5, "disgust"]);
+  await ledger.undo(ex);
+  const fourth = await loadFolderDataset(root, opts);
+  assert.deepEqual([fourth.size, labelOf(fourth, "anger/a0.png"), labelOf(fourth, "fear/f0.png")], [6, "anger", "disgust"]);
+  const raw = await loadFolderDataset(root, { ...opts, ledger: false });
+  assert.equal(raw.loadStats.memoryCacheHit, true);
+  assert.deepEqual([raw.size, labelOf(raw, "fear/f0.png")], [6, "fear"], "the cached raw data was not changed by the curated views");
+  assert.deepEqual([first.size, labelOf(first, "fear/f0.png")], [6, "fear"]);
+  assert.equal(raw.fingerprint(), first.fingerprint());
+  clearDatasetMemoryCache();
+});
+
+test("a loaded curated view is never curated twice: applyLedger, curationSummary, exportCurated, subsets, new decisions", async () => {
+  const root = await makeDataset();
+  const ledger = await CurationLedger.open(await load(root));
+  await ledger.relabel("anger/a0.png", "fear");
+  await ledger.exclude("fear/f1.png");
+  const ds = await load(root);
+  assert.equal(ds.size, 5);
+
+  const again = await applyLedger(ds);
+  assert.equal(again.report.stale.length, 0, "replayed over the raw labels, not the curated ones");
+  assert.equal(again.dataset.size, 5);
+  assert.equal(again.dataset.fingerprint(), ds.fingerprint());
+  assert.equal(again.source, ds.curation!.raw);
+  assert.equal(again.report.ledgerFile, ledger.file);
+
+  const summary = await curationSummary(ds);
+  assert.deepEqual([summary.images, summary.relabelled, summary.excluded, summary.stale], [6, 1, 1, 0]);
+  assert.equal(summary.perClass.find((c) => c.emotion === "anger")!.images, 3, "given labels are the raw ones");
+
+  const out = path.join(tmp("export-curated"), "out");
+  const { manifest } = await exportCurated(ds, undefined, out);
+  assert.deepEqual([manifest.total, manifest.relabelled, manifest.excluded, manifest.source.images], [5, 1, 1, 6]);
+  assert.equal(manifest.counts.fear, 2);
+  assert.equal(manifest.source.fingerprint, (await loadRaw(root)).fingerprint());
+  assert.ok(manifest.files.some((f) => f.original === "fear/f1.png" && f.action === "excluded"));
+
+  // A subset of the curated view keeps its raw labels.
+  const sub = ds.subset([ds.paths.indexOf("anger/a0.png"), ds.paths.indexOf("happy/h0.png")]);
+  assert.deepEqual([sub.label(0), sub.curation!.raw.label(0), sub.curation!.subset], ["fear", "anger", true]);
+  const subApplied = await applyLedger(sub);
+  assert.deepEqual([subApplied.report.stale.length, subApplied.dataset.label(0), subApplied.dataset.size], [0, "fear", 2]);
+  assert.match(sub.summary(), /in the whole dataset this is a subset of/);
+
+  // New decisions on the curated view record the raw (folder) label, which replay checks.
+  const onView = await CurationLedger.open(ds);
+  assert.equal(onView.file, ledger.file);
+  const line = await onView.relabel("anger/a0.png", "neutral");
+  assert.equal(line.oldLabel, "anger");
+  await onView.restore("fear/f1.png");
+  const replayed = await applyLedger(ds);
+  assert.deepEqual([replayed.dataset.size, labelOf(replayed.dataset, "anger/a0.png"), replayed.report.stale.length], [6, "neutral", 0], "the ledger as it is now, from the raw data");
+});
+
+test("loadFolderDataset({ ledger }) replays another ledger file; a missing one is reported", async () => {
+  const root = await makeDataset();
+  const other = path.join(tmp("other-ledger"), "decisions.jsonl");
+  const ledger = await CurationLedger.open(await load(root), { file: other });
+  await ledger.exclude("anger/a0.png");
+  assert.equal((await load(root)).size, 6, "the default ledger does not exist");
+  const ds = await loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, memoryCache: false, ledger: other });
+  assert.equal(ds.size, 5);
+  assert.equal(ds.curation!.ledgerFile, other);
+  assert.match(ds.summary(), new RegExp(`Curation ledger ${other.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")} applied: 0 relabelled, 1 excluded`));
+  assert.equal((await applyLedger(ds)).dataset.size, 5, "applyLedger keeps using the view's own ledger");
+  const missing = await loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, memoryCache: false, ledger: other + ".nope" });
+  assert.equal(missing.size, 6);
+  assert.match(missing.summary(), /does not exist \(yet\): nothing applied/);
+  await assert.rejects(loadFolderDataset(root, { height: 8, width: 8, cacheDir: false, ledger: "" }), /ledger must be a ledger file path or false/);
 });

@@ -11,7 +11,7 @@ import type { OutputItem } from "../../protocol";
 import type { FaceDataset } from "../dataset";
 import { encodePng } from "../images";
 import { EMOTIONS, type Emotion } from "../labels";
-import { applyLedger, CurationLedger, type AppliedLedger, type CurationReport } from "./ledger";
+import { applyLedger, CurationLedger, uncurated, type AppliedLedger, type CurationReport } from "./ledger";
 
 
 export interface ExportOptions {
@@ -70,6 +70,10 @@ async function pool(count: number, concurrency: number, work: (i: number) => Pro
  * counts per class, every image with its original path, label and action). Refuses an outDir inside
  * the dataset, a non-empty outDir unless `allowNonEmpty`, and never overwrites a file: everything is
  * checked before the first copy, and copies use COPYFILE_EXCL.
+ *
+ * `dataset` may be raw or a curated view (as `loadFolderDataset` returns when the dataset has a
+ * ledger): a curated view is exported from its raw data with the ledger replayed once, the ledger
+ * it was made from unless `ledger` names another; the manifest's `source` is the raw data.
  */
 export async function exportCurated(dataset: FaceDataset, ledger: CurationLedger | string | undefined, outDir: string, options: ExportOptions = {}): Promise<ExportResult> {
   const out = resolve(outDir);
@@ -82,6 +86,8 @@ export async function exportCurated(dataset: FaceDataset, ledger: CurationLedger
     throw new Error(`${out} is not empty (${existing.slice(0, 3).join(", ")}${existing.length > 3 ? ", ..." : ""}): choose an empty folder, or pass { allowNonEmpty: true } (existing files are never overwritten); nothing was written`);
   }
   const applied = await applyLedger(dataset, ledger);
+  // A curated view is exported from the raw data behind it, with the ledger replayed once (applyLedger).
+  dataset = applied.source;
   const { dataset: curated, originalIndex, report } = applied;
 
   // Plan every destination first: unique names per class folder; nothing exists yet.
@@ -173,10 +179,12 @@ export class CurationSummary {
   readonly undone: number;
   readonly problems: string[];
 
+  /** `dataset`: the dataset the report was replayed over; for a curated view, its raw data is used. */
   constructor(
     dataset: FaceDataset,
     readonly report: CurationReport,
   ) {
+    dataset = uncurated(dataset);
     const row = (e: Emotion): ClassCurationCounts => ({ emotion: e, images: 0, reviewed: 0, relabelledOut: 0, relabelledIn: 0, excluded: 0, curated: 0 });
     const by = new Map(EMOTIONS.map((e) => [e, row(e)] as const));
     for (let i = 0; i < dataset.size; i++) {
@@ -285,8 +293,11 @@ export class CurationSummary {
   }
 }
 
-/** Replays the ledger over the dataset and summarises it (reviewed/relabelled/excluded by class). */
+/**
+ * Replays the ledger over the dataset and summarises it (reviewed/relabelled/excluded by class). A
+ * curated view is summarised from its raw data (see applyLedger), so the ledger counts once.
+ */
 export async function curationSummary(dataset: FaceDataset, ledger?: CurationLedger | string | AppliedLedger): Promise<CurationSummary> {
   const applied = ledger && typeof ledger === "object" && "report" in ledger ? ledger : await applyLedger(dataset, ledger as CurationLedger | string | undefined);
-  return new CurationSummary(dataset, applied.report);
+  return new CurationSummary(applied.source ?? dataset, applied.report);
 }

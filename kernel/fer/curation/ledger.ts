@@ -3,7 +3,14 @@
  * as one JSON line to a file beside the dataset (default `<dataset root>/.fernb-ledger.jsonl`; a
  * hidden file, so `loadFolderDataset` never loads it). History is never rewritten or erased: an undo
  * is a new line that cancels an earlier one. Image files are never moved, renamed or deleted; the
- * curated view is computed by replaying the ledger over a loaded FaceDataset (`applyLedger`).
+ * curated view is computed by replaying the ledger over a loaded FaceDataset (`applyLedger`), which
+ * `loadFolderDataset` does by default: loading a dataset with a ledger gives its curated view.
+ *
+ * A curated view (`dataset.curation` set) is never curated twice: `applyLedger`, `review`,
+ * `exportCurated`, `curationSummary` and `CurationLedger.open` given one work on the raw images
+ * behind it (`dataset.curation.raw`, folder labels), with the ledger it was made from unless told
+ * otherwise. So a decision taken on a curated view records the image's raw label as `oldLabel`
+ * (what replay checks), and replaying always starts from the raw data with the ledger as it is now.
  *
  * Appends are atomic and durable: under an advisory lock file (`<ledger>.lock`, created with `wx`,
  * stale after `lockStaleMs`), the file is opened with O_APPEND, one complete line (+ "\n", < 4 KB)
@@ -26,6 +33,14 @@ import { link, lstat, open, readFile, rename, stat, unlink } from "node:fs/promi
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { canonicalEmotion, EMOTIONS, type Emotion } from "../labels";
 import { FaceDataset } from "../dataset";
+
+/**
+ * The raw data behind a curated view (`dataset.curation.raw`: the images with their folder/CSV
+ * labels, before any ledger), or the dataset itself when it is not a curated view.
+ */
+export function uncurated(dataset: FaceDataset): FaceDataset {
+  return dataset.curation?.raw ?? dataset;
+}
 
 export const LEDGER_VERSION = 1;
 export const DEFAULT_LEDGER_NAME = ".fernb-ledger.jsonl";
@@ -188,11 +203,15 @@ export class CurationLedger {
     this.dataset = dataset;
   }
 
-  /** The ledger of a dataset (or of a dataset root path). Nothing is written until the first decision. */
+  /**
+   * The ledger of a dataset (or of a dataset root path): `options.file`, else for a curated view the
+   * ledger it was made from, else the default ledger. Nothing is written until the first decision.
+   * For a curated view, labels are looked up in its raw data (see `uncurated`).
+   */
   static async open(dataset: FaceDataset | string, options: LedgerOptions = {}): Promise<CurationLedger> {
     const root = typeof dataset === "string" ? resolve(dataset) : dataset.root;
-    const file = options.file ? resolve(options.file) : await defaultLedgerFile(root);
-    return new CurationLedger(root, file, options, typeof dataset === "string" ? undefined : dataset);
+    const file = options.file ? resolve(options.file) : typeof dataset !== "string" && dataset.curation ? dataset.curation.ledgerFile : await defaultLedgerFile(root);
+    return new CurationLedger(root, file, options, typeof dataset === "string" ? undefined : uncurated(dataset));
   }
 
   /** The image's index in the dataset this ledger was opened with, if any. */
@@ -525,11 +544,13 @@ export interface CurationReport {
 }
 
 export interface AppliedLedger {
-  /** The curated view: relabelled labels, excluded images removed. */
+  /** The curated view: relabelled labels, excluded images removed; `dataset.curation` describes it. */
   dataset: FaceDataset;
-  /** `originalIndex[i]` is the index in the input dataset of curated image i. */
+  /** `originalIndex[i]` is the index in `source` of curated image i. */
   originalIndex: Int32Array;
   report: CurationReport;
+  /** The dataset the ledger was replayed over: the input, or the raw data behind a curated input. */
+  source: FaceDataset;
 }
 
 /**
@@ -635,9 +656,17 @@ async function ledgerFor(dataset: FaceDataset, ledger: CurationLedger | string |
  * pixels shared with the input when nothing is excluded) and a report of what was applied, undone,
  * stale (not applied) or missing, and which ledger lines were invalid. Files are only read.
  * `ledger`: a CurationLedger, a ledger file path, or undefined for the dataset's default ledger.
+ *
+ * Given a curated view (e.g. what `loadFolderDataset` returns for a dataset with a ledger), the
+ * ledger (default: the one the view was made from) is replayed over the raw data behind it
+ * (`dataset.curation.raw`), never over the curated labels: nothing is applied twice, and the result
+ * reflects the ledger as it is now (an image excluded then restored comes back). `originalIndex`
+ * and `source` then refer to that raw data. The curated view's fingerprint equals the raw data's
+ * when the ledger changes no label and excludes nothing.
  */
 export async function applyLedger(dataset: FaceDataset, ledger?: CurationLedger | string): Promise<AppliedLedger> {
   const l = await ledgerFor(dataset, ledger);
+  dataset = uncurated(dataset);
   const { entries, report: read } = await l.read();
   const report = await replay(entries, dataset, l.file, read);
   const excluded = new Set<number>();
@@ -649,12 +678,16 @@ export async function applyLedger(dataset: FaceDataset, ledger?: CurationLedger 
   const keep = new Int32Array(dataset.size - excluded.size);
   let k = 0;
   for (let i = 0; i < dataset.size; i++) if (!excluded.has(i)) keep[k++] = i;
+  const curation = { ledgerFile: l.file, ledgerSha256: read.sha256, raw: dataset, originalIndex: keep, report };
+  const loadStats = { ...dataset.loadStats };
   let curated: FaceDataset;
-  if (excluded.size === 0) {
-    curated = new FaceDataset({ root: dataset.root, height: dataset.height, width: dataset.width, channels: dataset.channels, images: dataset.images, labels, paths: dataset.paths, report: dataset.report });
+  if (excluded.size === 0 && labels.every((v, i) => v === dataset.labels[i])) {
+    curated = dataset.withCuration(curation, loadStats); // nothing changes: shared data, same fingerprint
+  } else if (excluded.size === 0) {
+    curated = new FaceDataset({ root: dataset.root, height: dataset.height, width: dataset.width, channels: dataset.channels, images: dataset.images, labels, paths: dataset.paths, report: dataset.report, loadStats, curation });
   } else {
     const sub = dataset.subset(keep);
-    curated = new FaceDataset({ root: dataset.root, height: dataset.height, width: dataset.width, channels: dataset.channels, images: sub.images, labels: Int32Array.from(keep, (i) => labels[i]), paths: sub.paths, report: dataset.report });
+    curated = new FaceDataset({ root: dataset.root, height: dataset.height, width: dataset.width, channels: dataset.channels, images: sub.images, labels: Int32Array.from(keep, (i) => labels[i]), paths: sub.paths, report: dataset.report, loadStats, curation });
   }
-  return { dataset: curated, originalIndex: keep, report };
+  return { dataset: curated, originalIndex: keep, report, source: dataset };
 }
