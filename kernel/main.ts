@@ -9,7 +9,7 @@ import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
 import * as path from "node:path";
 import * as fer from "./fer/index";
 import { attachNotebook } from "./fer/progress";
-import { handleReviewMessage, REVIEW_RENDERER_ID } from "./fer/curation/review";
+import { handleReviewRendererMessage, REVIEW_RENDERER_ID } from "./fer/curation/review";
 import { parseToKernel, PROTOCOL_VERSION, type ExecuteRequest, type FromKernel, type RendererMessageRequest } from "./protocol";
 
 if (!process.send) {
@@ -100,7 +100,7 @@ async function onRendererMessage(request: RendererMessageRequest): Promise<void>
   try {
     reply =
       request.rendererId === REVIEW_RENDERER_ID
-        ? await handleReviewMessage(request.message)
+        ? await handleReviewRendererMessage(request.message)
         : { ok: false, error: `the kernel has no handler for renderer ${request.rendererId}` };
   } catch (e) {
     reply = { ok: false, error: (e as Error)?.message ?? String(e) };

@@ -7,7 +7,13 @@
 import type { ActivationFunction } from "vscode-notebook-renderer";
 import {
   BASE_CSS,
+  COLOR_MAPS,
   PayloadError,
+  blendHeat,
+  clamp01,
+  colorLut,
+  upsample,
+  type ColorMap,
   basename,
   decodeBase64,
   expectArray,
@@ -106,87 +112,9 @@ export function validateGradcam(raw: unknown): ValidPayload {
   };
 }
 
-// ---- colour maps: 256×RGB lookup tables -------------------------------------------------------
-
-/** 17 evenly spaced stops of matplotlib's viridis / inferno (as in d3-scale-chromatic), interpolated linearly. */
-const STOPS: Record<string, string> = {
-  viridis: "44015448186a472d7b4240863b528b33638d2c728e26828e21918c1fa08828ae803fbc735ec96284d44baddc30d8e219fde725",
-  inferno: "0000040b0724210c4a3d096557106e71196e8a226aa32c61bc3754d24644e45a31f1731df98e09fcac11f9cb35f2ea69fcffa4",
-};
-
-const clamp01 = (x: number) => Math.max(0, Math.min(1, x));
-
-/** Google's Turbo, polynomial approximation (as in d3-scale-chromatic). */
-function turbo(t: number): [number, number, number] {
-  return [
-    34.61 + t * (1172.33 - t * (10793.56 - t * (33300.12 - t * (38394.49 - t * 14825.05)))),
-    23.31 + t * (557.33 + t * (1225.33 - t * (3574.96 - t * (1073.77 + t * 707.56)))),
-    27.2 + t * (3211.1 - t * (15327.97 - t * (27814 - t * (22569.18 - t * 6838.66)))),
-  ];
-}
-
-function jet(t: number): [number, number, number] {
-  return [clamp01(1.5 - Math.abs(4 * t - 3)) * 255, clamp01(1.5 - Math.abs(4 * t - 2)) * 255, clamp01(1.5 - Math.abs(4 * t - 1)) * 255];
-}
-
-export const COLOR_MAPS = ["turbo", "jet", "viridis", "inferno"] as const;
-export type ColorMap = (typeof COLOR_MAPS)[number];
-
-const luts = new Map<ColorMap, Uint8ClampedArray>();
-
-export function colorLut(name: ColorMap): Uint8ClampedArray {
-  let lut = luts.get(name);
-  if (lut) return lut;
-  lut = new Uint8ClampedArray(256 * 3);
-  const stops = STOPS[name];
-  const n = stops ? stops.length / 6 : 0;
-  for (let v = 0; v < 256; v++) {
-    const t = v / 255;
-    let rgb: [number, number, number];
-    if (stops) {
-      const x = t * (n - 1);
-      const i = Math.min(n - 2, Math.floor(x));
-      const f = x - i;
-      rgb = [0, 1, 2].map((c) => {
-        const a = parseInt(stops.slice(i * 6 + c * 2, i * 6 + c * 2 + 2), 16);
-        const b = parseInt(stops.slice((i + 1) * 6 + c * 2, (i + 1) * 6 + c * 2 + 2), 16);
-        return a + (b - a) * f;
-      }) as [number, number, number];
-    } else {
-      rgb = name === "jet" ? jet(t) : turbo(t);
-    }
-    lut.set(rgb.map(Math.round), v * 3);
-  }
-  luts.set(name, lut);
-  return lut;
-}
-
-/** Bilinear upsampling (pixel centres aligned, edges clamped) of a w×h uint8 map to W×H. */
-export function upsample(src: Uint8Array, w: number, h: number, W: number, H: number): Uint8Array {
-  const out = new Uint8Array(W * H);
-  const axis = (from: number, to: number) => {
-    const i0 = new Int32Array(to), i1 = new Int32Array(to), f = new Float32Array(to);
-    for (let x = 0; x < to; x++) {
-      const s = Math.max(0, Math.min(from - 1, ((x + 0.5) * from) / to - 0.5));
-      i0[x] = Math.floor(s);
-      i1[x] = Math.min(from - 1, i0[x] + 1);
-      f[x] = s - i0[x];
-    }
-    return { i0, i1, f };
-  };
-  const ax = axis(w, W);
-  const ay = axis(h, H);
-  for (let y = 0; y < H; y++) {
-    const r0 = ay.i0[y] * w, r1 = ay.i1[y] * w, fy = ay.f[y];
-    for (let x = 0; x < W; x++) {
-      const x0 = ax.i0[x], x1 = ax.i1[x], fx = ax.f[x];
-      const top = src[r0 + x0] + (src[r0 + x1] - src[r0 + x0]) * fx;
-      const bottom = src[r1 + x0] + (src[r1 + x1] - src[r1 + x0]) * fx;
-      out[y * W + x] = Math.round(top + (bottom - top) * fy);
-    }
-  }
-  return out;
-}
+// The colour maps, the bilinear upsampling and the blend live in _shared.ts (the review grid's
+// Grad-CAM overlay draws with the same code); re-exported here for existing importers.
+export { COLOR_MAPS, colorLut, upsample, type ColorMap } from "./_shared";
 
 // ---- rendering -------------------------------------------------------------------------------
 
@@ -239,17 +167,7 @@ interface Settings {
 const settingsById = new Map<string, Settings>();
 
 function blend(view: CamView, lut: Uint8ClampedArray, alpha: number): void {
-  const { face, heat, ctx } = view;
-  const out = ctx.createImageData(face.width, face.height);
-  const s = face.data, d = out.data, a = alpha, b = 1 - alpha;
-  for (let p = 0, q = 0; p < heat.length; p++, q += 4) {
-    const c = heat[p] * 3;
-    d[q] = s[q] * b + lut[c] * a;
-    d[q + 1] = s[q + 1] * b + lut[c + 1] * a;
-    d[q + 2] = s[q + 2] * b + lut[c + 2] * a;
-    d[q + 3] = 255;
-  }
-  ctx.putImageData(out, 0, 0);
+  blendHeat(view.ctx, view.face, view.heat, lut, alpha);
 }
 
 function camCaption(payload: ValidPayload, item: ValidItem, cam: ValidCam): string {

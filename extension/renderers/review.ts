@@ -2,7 +2,8 @@
  * Notebook renderer for `application/vnd.fernb.review+json` (kernel/fer/curation/review.ts): a grid
  * of face thumbnails to curate a dataset. Filter by label, suspected issue or predicted class, sort
  * by suspicion score; per image relabel (one of the classes), exclude, restore; multi-select
- * (click, Shift+click, Ctrl/Cmd+click) for batch actions; the model's top predictions per image.
+ * (click, Shift+click, Ctrl/Cmd+click) for batch actions; the model's top predictions per image;
+ * when the review was given a model (payload `cam`), the Grad-CAM of an image on demand.
  *
  * Each action is posted to the kernel (ctx.postMessage → extension/rendererBridge.ts → kernel,
  * which appends it to the curation ledger); the tile shows "saving…", then "saved ✓" or the error
@@ -11,12 +12,27 @@
  * Keyboard: the grid is one tab stop (roving tabindex); arrow keys and Home/End move; Shift+arrow
  * extends the selection, Space toggles it, Ctrl+A selects all shown, Escape clears it; 1–7 relabel,
  * x excludes, r restores (the selection if the focused image is in it, else the focused image);
- * u undoes this review's last decision. Colours follow the VS Code theme through its CSS variables.
+ * u undoes this review's last decision; g shows or hides the focused image's Grad-CAM. Colours follow
+ * the VS Code theme through its CSS variables.
+ *
+ * Grad-CAM: the "Grad-CAM" button (or g) posts `{ action: "gradcam", reviewId, path, class? }`
+ * (kernel/protocol.ts ReviewCamRequest; path is the item's id in this review, which the kernel checks
+ * against the review's items); the tile shows "computing Grad-CAM…" until the reply, whose heat map
+ * is checked (parseReviewCamReply), cached per image and class, and blended over the thumbnail with
+ * the Grad-CAM renderer's colour maps (_shared.ts). Toggling and switching between the predicted
+ * and the labelled class are instant once cached. A request unanswered after CAM_TIMEOUT_MS (the
+ * kernel is blocked by a running cell) says so in the tile; a late reply is still drawn.
  */
 import type { ActivationFunction, RendererContext } from "vscode-notebook-renderer";
+import { parseReviewCamReply } from "../../kernel/protocol";
 import {
   BASE_CSS,
+  COLOR_MAPS,
   PayloadError,
+  blendHeat,
+  colorLut,
+  upsample,
+  type ColorMap,
   basename,
   expectArray,
   expectClasses,
@@ -57,7 +73,14 @@ export interface ReviewPayload {
   classes: string[];
   total: number;
   items: ReviewItem[];
+  /** Set when the kernel can compute Grad-CAM for this review (review() was given a model). */
+  cam?: { method: string; layer: string };
 }
+
+/** How long a Grad-CAM request waits for the kernel before the tile says it is busy. */
+export const CAM_TIMEOUT_MS = 60_000;
+const CAM_OPACITY = 0.5;
+export const NO_MODEL_HINT = "Grad-CAM needs a model: pass `model` (and `normalization`) to review() and run the cell again.";
 
 const ISSUE_NAMES: Record<IssueKind, string> = { label: "label error", duplicate: "duplicate", unusable: "unusable" };
 
@@ -103,7 +126,12 @@ export function validateReview(raw: unknown): ReviewPayload {
     }
     return item;
   });
-  return { reviewId, dataset: optionalString(p.dataset, "dataset") ?? "dataset", classes, total: p.total === undefined ? items.length : expectInt(p.total, "total"), items };
+  let cam: ReviewPayload["cam"];
+  if (p.cam !== undefined && p.cam !== null) {
+    const c = expectObject(p.cam, "cam");
+    cam = { method: expectString(c.method, "cam.method"), layer: expectString(c.layer, "cam.layer") };
+  }
+  return { reviewId, dataset: optionalString(p.dataset, "dataset") ?? "dataset", classes, total: p.total === undefined ? items.length : expectInt(p.total, "total"), items, cam };
 }
 
 const CSS = `
@@ -143,7 +171,22 @@ const CSS = `
 .fernb-rv .rv-status.rv-err, .fernb-rv .rv-undo-status.rv-err { color: var(--vscode-errorForeground, #c72e0f); opacity: 1; }
 .fernb-rv .rv-status.rv-ok { color: var(--vscode-charts-green, #388a34); opacity: 1; }
 .fernb-rv .rv-empty { opacity: 0.8; padding: 8px 0; }
+.fernb-rv .rv-face { align-self: center; display: flex; }
+.fernb-rv canvas.rv-cam-canvas { width: 72px; height: 72px; image-rendering: pixelated; }
+.fernb-rv .rv-cam[aria-pressed="true"] { outline: 1px solid var(--vscode-focusBorder, #0078d4); }
+.fernb-rv .rv-cam-info { font-size: 0.9em; opacity: 0.9; display: flex; flex-wrap: wrap; gap: 2px 6px; align-items: center; }
+.fernb-rv .rv-cam-info button { font-size: 0.92em; padding: 0 4px; }
 `;
+
+/** A Grad-CAM heat map the kernel sent: uint8 values (0..255), row-major. */
+interface CamData {
+  class: string;
+  predicted: string;
+  p: number;
+  width: number;
+  height: number;
+  values: Uint8Array;
+}
 
 interface ViewState {
   label: string;
@@ -156,17 +199,24 @@ interface ViewState {
   /** Decisions the kernel confirmed since the payload was made. */
   states: Map<string, ReviewItemState>;
   status: Map<string, { text: string; kind: "busy" | "ok" | "err" }>;
+  /** Grad-CAMs received, by path + "\0" + class name (or "predicted", the model's predicted class). */
+  cams: Map<string, CamData>;
+  /** Path → the class ("predicted" or a class name) whose Grad-CAM the tile shows; absent: hidden. */
+  camShown: Map<string, string>;
+  /** Cache keys of Grad-CAM requests not answered yet. */
+  camPending: Set<string>;
+  colorMap: ColorMap;
 }
 
 interface View {
   state: ViewState;
-  onReply(reply: Record<string, unknown>, request?: { path?: string; action: string }): void;
+  onReply(reply: Record<string, unknown>, request?: { path?: string; action: string; camKey?: string }): void;
   dispose(): void;
 }
 
 const views = new Map<string, View>();
 /** requestId → the output and image it was sent for. */
-const pending = new Map<string, { outputId: string; path?: string; action: string }>();
+const pending = new Map<string, { outputId: string; path?: string; action: string; camKey?: string }>();
 const sessionTag = Math.random().toString(36).slice(2, 8);
 let nextRequest = 0;
 
@@ -182,6 +232,9 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
   const current = (it: ReviewItem) => state.states.get(it.path) ?? it.state;
   const headId = uniqueId("fernb-rv-head");
   const canPost = typeof ctx.postMessage === "function";
+  const camInfo = payload.cam;
+  const camKey = (path: string, which: string) => `${path}\u0000${which}`;
+  const camTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
   // ---- header and toolbar ----
   const stats = h("span", { class: "rv-stats" });
@@ -197,9 +250,10 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
   const fIssue = filterSelect("rv-filter-issue", "Issue", state.issue, [["", "all"], ["any", "any issue"], ["label", "label error"], ["duplicate", "duplicate"], ["unusable", "unusable"], ["none", "no issue"]]);
   const fPred = filterSelect("rv-filter-predicted", "Predicted", state.predicted, [["", "all"], ...classes.map((c): [string, string] => [c, c])]);
   const fSort = filterSelect("rv-sort", "Sort", state.sort, [["score", "suspicion score"], ["order", "dataset order"]]);
+  const fCmap = camInfo ? filterSelect("rv-cam-cmap", "Heat map", state.colorMap, COLOR_MAPS.map((m): [string, string] => [m, m])) : null;
   const undoStatus = h("span", { class: "rv-undo-status", role: "status", "aria-live": "polite" });
   const undoButton = h("button", { type: "button", class: "rv-undo", title: "Undo this review's last decision (u)", disabled: !canPost }, "Undo last");
-  const bar = h("div", { class: "rv-bar", role: "toolbar", "aria-label": "Filters" }, fLabel.el, hasIssues ? fIssue.el : null, hasPreds ? fPred.el : null, fSort.el, undoButton, undoStatus);
+  const bar = h("div", { class: "rv-bar", role: "toolbar", "aria-label": "Filters" }, fLabel.el, hasIssues ? fIssue.el : null, hasPreds ? fPred.el : null, fSort.el, fCmap?.el, undoButton, undoStatus);
 
   const selCount = h("span", { class: "rv-selcount" });
   const batchRelabel = h("select", { class: "rv-batch-relabel", "aria-label": "Relabel the selected images" },
@@ -210,7 +264,8 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
   const batch = h("div", { class: "rv-bar rv-batch", role: "toolbar", "aria-label": "Actions on the selected images" }, selCount, batchRelabel, batchExclude, batchRestore, batchClear);
 
   const hint = h("p", { class: "rv-hint" },
-    "Click to select (Shift: range, Ctrl/Cmd: toggle). Arrow keys move; 1–7 relabel, x exclude, r restore, u undo — on the selection if the focused image is in it.");
+    "Click to select (Shift: range, Ctrl/Cmd: toggle). Arrow keys move; 1–7 relabel, x exclude, r restore, u undo — on the selection if the focused image is in it." +
+      (camInfo ? ` g shows or hides the focused image's ${camInfo.method}.` : ""));
   const row = h("div", { class: "rv-row", role: "row" });
   const grid = h("div", { class: "rv-grid", role: "grid", "aria-multiselectable": "true", "aria-labelledby": headId }, row);
   const empty = h("p", { class: "rv-empty", hidden: true }, "No images match these filters.");
@@ -220,7 +275,11 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
   }
 
   // ---- tiles ----
-  interface Tile { el: HTMLElement; labelEl: HTMLElement; relabel: HTMLSelectElement; exclude: HTMLButtonElement; restore: HTMLButtonElement; status: HTMLElement; img: HTMLElement }
+  interface Tile {
+    el: HTMLElement; labelEl: HTMLElement; relabel: HTMLSelectElement; exclude: HTMLButtonElement; restore: HTMLButtonElement; status: HTMLElement; img: HTMLElement;
+    /** Only when the review has a model. */
+    cam?: { button: HTMLButtonElement; canvas: HTMLCanvasElement; info: HTMLElement };
+  }
   const tiles = new Map<string, Tile>();
   let visible: ReviewItem[] = [];
 
@@ -245,8 +304,20 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
     const preds = it.predictions?.length
       ? h("ol", { class: "rv-preds", "aria-label": "model's top predictions" }, ...it.predictions.map((p) => h("li", {}, `${p.label} ${percent(p.p)}`)))
       : null;
+    const cam = camInfo
+      ? {
+          button: h("button", {
+            type: "button", class: "rv-cam", "aria-pressed": "false", disabled: !canPost,
+            "aria-label": `${camInfo.method} of ${name}`,
+            title: canPost ? `Show or hide the ${camInfo.method} heat map of this image (g)` : `${camInfo.method} needs the kernel: open the notebook in VS Code`,
+          }, "Grad-CAM"),
+          canvas: h("canvas", { class: "rv-cam-canvas", width: 48, height: 48, role: "img", "aria-label": `${camInfo.method} heat map over ${name}` }),
+          info: h("div", { class: "rv-cam-info" }),
+        }
+      : undefined;
     const el = h("div", { class: "rv-tile", role: "gridcell", tabindex: "-1", "data-path": it.path, title: it.path },
-      img, h("div", { class: "rv-name" }, name), labelEl, issue, preds, h("div", { class: "rv-actions" }, relabel, exclude, restore, accept), status);
+      h("div", { class: "rv-face" }, img, cam?.canvas), h("div", { class: "rv-name" }, name), labelEl, issue, preds, cam?.info,
+      h("div", { class: "rv-actions" }, relabel, exclude, restore, accept, cam?.button), status);
     relabel.addEventListener("change", () => {
       if (relabel.value) send("relabel", [it.path], relabel.value);
       relabel.value = "";
@@ -254,9 +325,135 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
     exclude.addEventListener("click", () => send("exclude", [it.path]));
     restore.addEventListener("click", () => send("restore", [it.path]));
     accept?.addEventListener("click", () => send("relabel", [it.path], suggested));
-    const tile: Tile = { el, labelEl, relabel, exclude, restore, status, img };
+    cam?.button.addEventListener("click", () => toggleCam(it.path));
+    const tile: Tile = { el, labelEl, relabel, exclude, restore, status, img, cam };
     updateTile(it, tile);
+    if (cam && state.camShown.has(it.path)) queueMicrotask(() => drawCam(it.path));
     return tile;
+  }
+
+  /** The Grad-CAM the tile should show (cached), if any. */
+  function shownCam(path: string): CamData | undefined {
+    const which = state.camShown.get(path);
+    return which === undefined ? undefined : state.cams.get(camKey(path, which));
+  }
+
+  function updateCam(it: ReviewItem, tile: Tile): void {
+    if (!tile.cam) return;
+    const { button, canvas, info } = tile.cam;
+    const cam = shownCam(it.path);
+    button.setAttribute("aria-pressed", String(state.camShown.has(it.path)));
+    tile.img.style.display = cam ? "none" : "";
+    canvas.style.display = cam ? "" : "none";
+    tile.el.dataset.cam = cam ? cam.class : "";
+    if (!cam) {
+      info.replaceChildren();
+      info.hidden = true;
+      return;
+    }
+    const label = current(it).label;
+    const role = cam.class === cam.predicted ? (cam.class === label ? "predicted = label" : "predicted") : cam.class === label ? "label" : "class";
+    info.hidden = false;
+    info.replaceChildren(h("span", { class: "rv-cam-class" }, `${camInfo!.method}: ${cam.class} ${percent(cam.p)} (${role})`));
+    const other = cam.class !== label ? { which: label, text: `for label ${label}` } : cam.class !== cam.predicted ? { which: "predicted", text: `for predicted ${cam.predicted}` } : null;
+    if (other) {
+      const b = h("button", { type: "button", class: "rv-cam-switch", disabled: !canPost, "aria-label": `${camInfo!.method} of ${basename(it.path)} ${other.text}` }, other.text);
+      b.addEventListener("click", () => showCam(it.path, other.which));
+      info.append(b);
+    }
+  }
+
+  /** Blends the shown Grad-CAM over the thumbnail on the tile's canvas. */
+  function drawCam(path: string): void {
+    const tile = tiles.get(path);
+    const cam = shownCam(path);
+    if (!tile?.cam || !cam) return;
+    const img = tile.img instanceof HTMLImageElement ? tile.img : null;
+    if (img && !img.complete) {
+      img.decode().then(() => drawCam(path), () => undefined);
+      return;
+    }
+    const W = img?.naturalWidth || 48;
+    const H = img?.naturalHeight || 48;
+    const canvas = tile.cam.canvas;
+    canvas.width = W;
+    canvas.height = H;
+    const c2d = canvas.getContext("2d", { willReadFrequently: true });
+    if (!c2d) return;
+    c2d.imageSmoothingEnabled = false;
+    if (img?.naturalWidth) c2d.drawImage(img, 0, 0, W, H);
+    else {
+      c2d.fillStyle = "#808080";
+      c2d.fillRect(0, 0, W, H);
+    }
+    const face = c2d.getImageData(0, 0, W, H);
+    blendHeat(c2d, face, upsample(cam.values, cam.width, cam.height, W, H), colorLut(state.colorMap), CAM_OPACITY);
+    canvas.dataset.colorMap = state.colorMap;
+  }
+
+  /** Shows the Grad-CAM of `which` ("predicted" or a class name): from the cache, or asks the kernel. */
+  function showCam(path: string, which: string): void {
+    const it = byPath.get(path);
+    if (!it || !camInfo || !canPost) return;
+    state.camShown.set(path, which);
+    const key = camKey(path, which);
+    if (state.cams.has(key)) {
+      updateTile(it);
+      drawCam(path);
+      return;
+    }
+    updateTile(it);
+    if (state.camPending.has(key)) return;
+    state.camPending.add(key);
+    setStatus(path, `computing ${camInfo.method}…`, "busy");
+    const sent = post(which === "predicted" ? { action: "gradcam", path } : { action: "gradcam", path, class: which }, path, key);
+    if (!sent) {
+      state.camPending.delete(key);
+      return;
+    }
+    camTimers.set(key, setTimeout(() => {
+      camTimers.delete(key);
+      if (!state.camPending.delete(key)) return;
+      setStatus(path, `error: no ${camInfo.method} from the kernel after ${CAM_TIMEOUT_MS / 1000} s (a running cell may be keeping it busy); it is drawn if it still comes, or press g to ask again`, "err");
+    }, CAM_TIMEOUT_MS));
+  }
+
+  function toggleCam(path: string): void {
+    const it = byPath.get(path);
+    if (!it) return;
+    if (!camInfo) return setStatus(path, NO_MODEL_HINT, "err");
+    if (!canPost) return setStatus(path, "Grad-CAM needs the kernel: open the notebook in VS Code.", "err");
+    if (state.camShown.has(path)) {
+      state.camShown.delete(path);
+      updateTile(it);
+      return;
+    }
+    showCam(path, "predicted");
+  }
+
+  function onCamReply(reply: Record<string, unknown>, request: { path?: string; camKey?: string }): void {
+    const path = request.path;
+    const key = request.camKey;
+    if (!path || !key || !byPath.has(path)) return;
+    state.camPending.delete(key);
+    clearTimeout(camTimers.get(key));
+    camTimers.delete(key);
+    const parsed = parseReviewCamReply(reply);
+    if (typeof parsed === "string") return setStatus(path, `error: malformed ${camInfo?.method ?? "Grad-CAM"} reply (${parsed})`, "err");
+    if (!parsed.ok) return setStatus(path, `${camInfo?.method ?? "Grad-CAM"} error: ${parsed.error}`, "err");
+    if (parsed.path !== path || !classes.includes(parsed.class) || !classes.includes(parsed.predicted)) {
+      return setStatus(path, "error: the kernel's heat map is for another image or class", "err");
+    }
+    const data: CamData = {
+      class: parsed.class, predicted: parsed.predicted, p: parsed.p, width: parsed.width, height: parsed.height,
+      values: Uint8Array.from(parsed.cam.flat(), (v) => Math.round(v * 255)),
+    };
+    state.cams.set(key, data);
+    state.cams.set(camKey(path, parsed.class), data);
+    if (parsed.class === parsed.predicted) state.cams.set(camKey(path, "predicted"), data);
+    state.status.delete(path);
+    updateTile(byPath.get(path)!);
+    drawCam(path);
   }
 
   function updateTile(it: ReviewItem, tile = tiles.get(it.path)): void {
@@ -274,6 +471,7 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
     tile.status.textContent = st?.text ?? "";
     tile.status.className = `rv-status${st ? ` rv-${st.kind}` : ""}`;
     tile.el.setAttribute("aria-selected", String(state.selected.has(it.path)));
+    updateCam(it, tile);
     const issue = it.issue ? `, ${ISSUE_NAMES[it.issue.kind]} ${percent(it.issue.score)}` : "";
     const pred = it.predictions?.[0] ? `, predicted ${it.predictions[0].label} ${percent(it.predictions[0].p)}` : "";
     tile.el.setAttribute("aria-label", `${basename(it.path)}: ${relabelled ? `relabelled ${s.originalLabel} to ${s.label}` : s.label}${s.excluded ? ", excluded" : ""}${issue}${pred}${st ? `, ${st.text}` : ""}`);
@@ -336,14 +534,16 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
     if (it) updateTile(it);
   }
 
-  function post(message: Record<string, unknown>, path?: string): void {
+  function post(message: Record<string, unknown>, path?: string, camKey?: string): boolean {
     const requestId = `${sessionTag}-${++nextRequest}`;
-    pending.set(requestId, { outputId, path, action: String(message.action) });
+    pending.set(requestId, { outputId, path, action: String(message.action), camKey });
     try {
       ctx.postMessage!({ ...message, reviewId: payload.reviewId, requestId });
+      return true;
     } catch (e) {
       pending.delete(requestId);
       if (path) setStatus(path, `not sent: ${(e as Error).message}`, "err");
+      return false;
     }
   }
 
@@ -362,7 +562,9 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
     post({ action: "undo" });
   }
 
-  function onReply(reply: Record<string, unknown>, request?: { path?: string; action: string }): void {
+  function onReply(reply: Record<string, unknown>, request?: { path?: string; action: string; camKey?: string }): void {
+    if (request?.camKey !== undefined || request?.action === "gradcam") return onCamReply(reply, request);
+    if (reply.action === "gradcam") return; // another webview's Grad-CAM: not asked for here
     const path = typeof reply.path === "string" ? reply.path : request?.path;
     const action = typeof reply.action === "string" ? reply.action : request?.action;
     if (reply.ok === true && path && byPath.has(path)) {
@@ -393,6 +595,10 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
   onFilter("issue", fIssue.select);
   onFilter("predicted", fPred.select);
   onFilter("sort", fSort.select);
+  fCmap?.select.addEventListener("change", () => {
+    state.colorMap = fCmap.select.value as ColorMap;
+    for (const path of state.camShown.keys()) drawCam(path);
+  });
   undoButton.addEventListener("click", undo);
   const selectedVisible = () => visible.filter((i) => state.selected.has(i.path)).map((i) => i.path);
   batchRelabel.addEventListener("change", () => {
@@ -470,6 +676,7 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
         else if (key === "x" || key === "X") send("exclude", targets());
         else if (key === "r" || key === "R") send("restore", targets());
         else if (key === "u" || key === "U") undo();
+        else if (key === "g" || key === "G") toggleCam(path);
         else return;
         ev.preventDefault();
         ev.stopPropagation();
@@ -489,7 +696,15 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
 
   layout();
   element.replaceChildren(root);
-  return { state, onReply, dispose: () => undefined };
+  return {
+    state,
+    onReply,
+    dispose: () => {
+      for (const t of camTimers.values()) clearTimeout(t);
+      camTimers.clear();
+      state.camPending.clear();
+    },
+  };
 }
 
 export const activate: ActivationFunction = (ctx) => {
@@ -515,6 +730,7 @@ export const activate: ActivationFunction = (ctx) => {
         const keep = previous && (previous as View & { reviewId?: string }).reviewId === payload.reviewId;
         const state: ViewState = (keep && previous?.state) || {
           label: "", issue: "", predicted: "", sort: "score", selected: new Set(), anchor: null, focus: null, states: new Map(), status: new Map(),
+          cams: new Map(), camShown: new Map(), camPending: new Set(), colorMap: "turbo",
         };
         const view = render(payload, element, state, item.id, ctx) as View & { reviewId?: string };
         view.reviewId = payload.reviewId;

@@ -171,3 +171,121 @@ test("a malformed payload shows an error", async () => {
   const sel = await render({ reviewId: "r", classes: CLASSES, items: [{ path: "a.png", label: "joy" }] });
   assert.match((await page.textContent(sel))!, /fernb review: malformed payload: items\[0\]\.label/);
 });
+
+// ---- Grad-CAM on demand ----------------------------------------------------------------------------
+
+const withModel = () => ({ ...payload(), cam: { method: "Grad-CAM", layer: "layer4_1_out" } });
+const deliver = (m: unknown) => page.evaluate((x) => (window as any).deliver(x), m);
+/** A 4×4 heat map: 1 in the top-left cell, 0 elsewhere. */
+const CORNER_CAM = [[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]];
+const camReply = (requestId: string, extra: object = {}) => ({
+  ok: true, action: "gradcam", requestId, reviewId: "review-test-1", path: "fear/f0.png", class: "happiness", predicted: "happiness",
+  p: 0.7, pPredicted: 0.7, method: "Grad-CAM", layer: "layer4_1_out", width: 4, height: 4, cam: CORNER_CAM, ...extra,
+});
+/** RGBA of the tile's heat-map canvas at (x, y), or null when it is not displayed. */
+const camPixel = (sel: string, path: string, x: number, y: number) =>
+  page.$eval(`${sel} .rv-tile[data-path="${path}"] canvas.rv-cam-canvas`, (c, [px, py]) => {
+    const canvas = c as HTMLCanvasElement;
+    if (canvas.style.display === "none") return null;
+    return Array.from(canvas.getContext("2d")!.getImageData(px, py, 1, 1).data);
+  }, [x, y]);
+
+test("Grad-CAM: no button without a model; g says to pass a model and sends nothing", async () => {
+  const sel = await render(payload());
+  await posted();
+  assert.equal(await page.locator(`${sel} .rv-cam`).count(), 0);
+  assert.equal(await page.locator(`${sel} select.rv-cam-cmap`).count(), 0);
+  await tile(sel, "anger/a0.png").click({ position: { x: 4, y: 4 } });
+  await page.keyboard.press("g");
+  assert.deepEqual(await posted(), []);
+  assert.match((await page.textContent(`${sel} .rv-tile[data-path="anger/a0.png"] .rv-status`))!, /needs a model: pass `model`.*to review\(\)/);
+});
+
+test("Grad-CAM: the button sends a request, the reply is drawn over the face, toggling is instant, the labelled class on demand", async () => {
+  const sel = await render(withModel());
+  await posted();
+  assert.equal(await page.locator(`${sel} .rv-cam`).count(), 5);
+  const f0 = `${sel} .rv-tile[data-path="fear/f0.png"]`;
+  assert.equal(await page.getAttribute(`${f0} .rv-cam`, "aria-pressed"), "false");
+  assert.equal(await camPixel(sel, "fear/f0.png", 0, 0), null, "no overlay before it is asked for");
+
+  await page.click(`${f0} .rv-cam`);
+  let msgs = await posted();
+  assert.equal(msgs.length, 1);
+  assert.deepEqual({ ...msgs[0], requestId: undefined }, { action: "gradcam", path: "fear/f0.png", reviewId: "review-test-1", requestId: undefined });
+  assert.equal(await page.textContent(`${f0} .rv-status`), "computing Grad-CAM…");
+  assert.equal(await page.getAttribute(`${f0} .rv-cam`, "aria-pressed"), "true");
+  await deliver(camReply(msgs[0].requestId));
+  assert.equal(await page.textContent(`${f0} .rv-status`), "");
+  assert.equal(await page.getAttribute(f0, "data-cam"), "happiness");
+  assert.equal(await page.locator(`${f0} img`).isVisible(), false);
+  assert.match((await page.textContent(`${f0} .rv-cam-info`))!, /Grad-CAM: happiness 70% \(predicted\)/);
+  // Blended at 50%: the hot corner differs from the cold one, which is grey 128 mixed with turbo(0) ≈ (35, 23, 27).
+  const hot = (await camPixel(sel, "fear/f0.png", 0, 0))!;
+  const cold = (await camPixel(sel, "fear/f0.png", 47, 47))!;
+  assert.ok(cold, "the overlay is drawn");
+  for (const [c, want] of [[0, 81], [1, 76], [2, 78]]) assert.ok(Math.abs(cold[c] - want) <= 2, `cold pixel ${cold} vs (81, 76, 78)`);
+  assert.ok(Math.abs(hot[0] - cold[0]) + Math.abs(hot[1] - cold[1]) + Math.abs(hot[2] - cold[2]) > 60, `hot ${hot} vs cold ${cold}`);
+
+  // The colour map select redraws the overlay.
+  await page.selectOption(`${sel} select.rv-cam-cmap`, "viridis");
+  assert.equal(await page.getAttribute(`${f0} canvas.rv-cam-canvas`, "data-color-map"), "viridis");
+  assert.notDeepEqual(await camPixel(sel, "fear/f0.png", 47, 47), cold);
+  await page.selectOption(`${sel} select.rv-cam-cmap`, "turbo");
+
+  // g on the focused tile hides it and shows it again from the cache: no message.
+  await page.focus(f0);
+  await page.keyboard.press("g");
+  assert.equal(await camPixel(sel, "fear/f0.png", 0, 0), null);
+  assert.equal(await page.getAttribute(`${f0} .rv-cam`, "aria-pressed"), "false");
+  assert.equal(await page.locator(`${f0} img`).isVisible(), true);
+  await page.keyboard.press("g");
+  assert.deepEqual(await camPixel(sel, "fear/f0.png", 0, 0), hot);
+  assert.deepEqual(await posted(), []);
+
+  // Labelled fear, predicted happiness: the labelled class is one click away, then cached too.
+  await page.click(`${f0} .rv-cam-switch`);
+  msgs = await posted();
+  assert.deepEqual(msgs.map((m) => [m.action, m.path, m.class]), [["gradcam", "fear/f0.png", "fear"]]);
+  await deliver(camReply(msgs[0].requestId, { class: "fear", p: 0.1, cam: [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]] }));
+  assert.equal(await page.getAttribute(f0, "data-cam"), "fear");
+  assert.match((await page.textContent(`${f0} .rv-cam-info`))!, /fear 10% \(label\)/);
+  assert.ok((await camPixel(sel, "fear/f0.png", 0, 0))!.every((v, i) => Math.abs(v - cold[i]) <= 2), "the top-left is now cold");
+  await page.click(`${f0} .rv-cam-switch`); // back to the predicted class: cached
+  assert.equal(await page.getAttribute(f0, "data-cam"), "happiness");
+  assert.deepEqual(await posted(), []);
+});
+
+test("Grad-CAM: an error reply, a malformed heat map and a kernel that never answers show in the tile", async () => {
+  const sel = await render(withModel());
+  await posted();
+  const a0 = `${sel} .rv-tile[data-path="anger/a0.png"]`;
+  await page.click(`${a0} .rv-cam`);
+  let [m] = await posted();
+  await deliver({ ok: false, action: "gradcam", requestId: m.requestId, reviewId: "review-test-1", path: "anger/a0.png", error: "The kernel was restarted: run the review cell again." });
+  assert.equal(await page.textContent(`${a0} .rv-status`), "Grad-CAM error: The kernel was restarted: run the review cell again.");
+  assert.match((await page.getAttribute(`${a0} .rv-status`, "class"))!, /rv-err/);
+  assert.equal(await page.getAttribute(a0, "data-cam"), "");
+
+  // After an error the next press asks again; a heat map with values outside [0,1] is refused.
+  await page.click(`${a0} .rv-cam`); // off
+  await page.click(`${a0} .rv-cam`); // on again
+  [m] = await posted();
+  assert.equal(m?.action, "gradcam");
+  await deliver(camReply(m.requestId, { path: "anger/a0.png", cam: [[2, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]] }));
+  assert.match((await page.textContent(`${a0} .rv-status`))!, /malformed Grad-CAM reply \(cam\[0\] has a value outside \[0,1\]\)/);
+  assert.equal(await page.getAttribute(a0, "data-cam"), "");
+
+  // No answer: after CAM_TIMEOUT_MS the tile says the kernel is busy; a late reply is still drawn.
+  // (Fake timers from here on: keep this the file's last test.)
+  await page.clock.install();
+  const f1 = `${sel} .rv-tile[data-path="fear/f1.png"]`;
+  await page.click(`${f1} .rv-cam`);
+  [m] = await posted();
+  assert.equal(await page.textContent(`${f1} .rv-status`), "computing Grad-CAM…");
+  await page.clock.runFor(61_000);
+  assert.match((await page.textContent(`${f1} .rv-status`))!, /no Grad-CAM from the kernel after 60 s \(a running cell may be keeping it busy\)/);
+  await deliver(camReply(m.requestId, { path: "fear/f1.png", class: "fear", predicted: "fear" }));
+  assert.equal(await page.getAttribute(f1, "data-cam"), "fear");
+  assert.equal(await page.textContent(`${f1} .rv-status`), "");
+});

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseFromKernel, parseToKernel } from "../../kernel/protocol";
+import { parseFromKernel, parseReviewCamReply, parseReviewCamRequest, parseToKernel, REVIEW_CAM_MAX_SIDE } from "../../kernel/protocol";
 
 test("kernel accepts well-formed requests and rejects malformed ones", () => {
   assert.deepEqual(parseToKernel({ type: "execute", executionId: 1, cellLabel: "Cell 1", code: "1" }), {
@@ -36,4 +36,58 @@ test("renderer messages and replies are validated", () => {
   assert.deepEqual(parseFromKernel(reply), reply);
   assert.equal(parseFromKernel({ type: "renderer-reply", rendererId: "fernb-review" }), undefined);
   assert.equal(parseFromKernel({ type: "renderer-reply", rendererId: null, message: 1 }), undefined);
+});
+
+test("review Grad-CAM requests from the webview are validated", () => {
+  const ok = { action: "gradcam", reviewId: "review-1", requestId: "r-1", path: "fear/f0.png" };
+  assert.deepEqual(parseReviewCamRequest(ok), ok);
+  assert.deepEqual(parseReviewCamRequest({ ...ok, class: "happiness", requestId: 3 }), { ...ok, class: "happiness", requestId: 3 });
+  const bad: [unknown, RegExp][] = [
+    [null, /must be an object/],
+    [[ok], /must be an object/],
+    [{ ...ok, action: "relabel" }, /action must be "gradcam"/],
+    [{ ...ok, reviewId: "../x y" }, /reviewId/],
+    [{ ...ok, requestId: { x: 1 } }, /requestId/],
+    [{ ...ok, requestId: "r".repeat(101) }, /requestId/],
+    [{ ...ok, path: "" }, /path/],
+    [{ ...ok, path: 5 }, /path/],
+    [{ ...ok, path: "a".repeat(1025) }, /path/],
+    [{ ...ok, class: "happy face" }, /class must be a class name/],
+    [{ ...ok, file: "/etc/passwd" }, /unexpected field "file"/],
+  ];
+  for (const [message, error] of bad) {
+    const r = parseReviewCamRequest(message);
+    assert.equal(typeof r, "string", JSON.stringify(message));
+    assert.match(r as string, error);
+  }
+});
+
+test("review Grad-CAM replies are validated before the renderer draws them", () => {
+  const cam = [[0, 0.5], [1, 0.25], [0.125, 0]];
+  const ok = { ok: true, action: "gradcam", requestId: "r-1", reviewId: "review-1", path: "fear/f0.png", class: "fear", predicted: "happiness", p: 0.1, pPredicted: 0.7, method: "Grad-CAM", layer: "layer4_1_out", width: 2, height: 3, cam };
+  assert.deepEqual(parseReviewCamReply(ok), ok);
+  assert.deepEqual(parseReviewCamReply({ ok: false, requestId: 2, action: "gradcam", error: "nope", extra: [1] }), { ok: false, requestId: 2, action: "gradcam", error: "nope" });
+  const side = REVIEW_CAM_MAX_SIDE + 1;
+  const bad: [unknown, RegExp][] = [
+    ["x", /must be an object/],
+    [{ ok: false }, /error message/],
+    [{ ...ok, ok: "yes" }, /ok must be/],
+    [{ ...ok, action: "relabel" }, /action/],
+    [{ ...ok, class: 3 }, /class must be a string/],
+    [{ ...ok, p: 1.5 }, /p must be a probability/],
+    [{ ...ok, pPredicted: Number.NaN }, /pPredicted must be a probability/],
+    [{ ...ok, width: 0 }, /width and height/],
+    [{ ...ok, width: 2.5 }, /width and height/],
+    [{ ...ok, width: side, height: 1, cam: [Array(side).fill(0)] }, /width and height/],
+    [{ ...ok, height: 2 }, /cam must have height \(2\) rows/],
+    [{ ...ok, cam: [[0, 0.5], [1], [0, 0]] }, /cam\[1\] must have width/],
+    [{ ...ok, cam: [[0, 0.5], [1, -0.1], [0, 0]] }, /cam\[1\] has a value outside \[0,1\]/],
+    [{ ...ok, cam: [[0, "0.5"], [1, 0], [0, 0]] }, /cam\[0\] has a value outside/],
+    [{ ...ok, cam: [[0, Number.NaN], [1, 0], [0, 0]] }, /cam\[0\] has a value outside/],
+  ];
+  for (const [message, error] of bad) {
+    const r = parseReviewCamReply(message);
+    assert.equal(typeof r, "string", JSON.stringify(message));
+    assert.match(r as string, error);
+  }
 });

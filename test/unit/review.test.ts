@@ -11,7 +11,9 @@ import sharp from "sharp";
 import { DISPLAY } from "../../kernel/display";
 import { loadFolderDataset } from "../../kernel/fer/dataset";
 import { applyLedger, CurationLedger } from "../../kernel/fer/curation/ledger";
-import { handleReviewMessage, parseReviewRequest, review, REVIEW_MIME, type ReviewPayload } from "../../kernel/fer/curation/review";
+import { handleReviewCamMessage, handleReviewMessage, handleReviewRendererMessage, parseReviewRequest, review, REVIEW_MIME, type ReviewPayload } from "../../kernel/fer/curation/review";
+import { createResNet18 } from "../../kernel/fer/resnet";
+import * as tf from "@tensorflow/tfjs";
 import { writeTinyFaceFolder } from "../helpers/tinyFaces";
 
 function makeDataset(): Promise<string> {
@@ -126,4 +128,92 @@ test("renderer messages: relabel, exclude, restore and undo append ledger lines;
   // Nothing left to undo for that path; an unknown decision id is refused.
   assert.equal((await ask({ action: "undo", path: "fear/f0.png" })).ok, false);
   assert.equal((await ask({ action: "undo", decisionId: "nope-1" })).ok, false);
+});
+
+test("reviewing a curated view (the loader applied the ledger): raw labels in the ledger, excluded images stay in the open grid", async () => {
+  const root = await makeDataset();
+  const first = await load(root);
+  const ledger = await CurationLedger.open(first);
+  await ledger.relabel("anger/a0.png", "fear");
+  await ledger.exclude("anger/a1.png");
+  const ds = await load(root); // curated: a0 (fear), f0, h0
+  assert.deepEqual(ds.paths, ["anger/a0.png", "fear/f0.png", "happy/h0.png"]);
+  const probs = new Float32Array(ds.size * 7).fill(0.01);
+  ds.paths.forEach((_, i) => (probs[i * 7 + 6] = 0.94));
+  // Suspects and probs are indexed by the curated view (f0 is image 1 here, 2 in the raw data).
+  const grid = payloadOf(await review(ds, { probs, suspects: [{ index: 1, given: 2, suggested: 6, selfConfidence: 0.01, margin: -0.9, score: 0.1 }] }));
+  assert.equal(grid.total, 3);
+  assert.deepEqual(grid.items.map((i) => i.path), ["fear/f0.png", "anger/a0.png", "happy/h0.png"]);
+  const a0 = grid.items.find((i) => i.path === "anger/a0.png")!;
+  assert.equal(a0.label, "anger", "the item's label is the folder label");
+  assert.deepEqual(a0.state, { originalLabel: "anger", label: "fear", excluded: false, relabelled: "fear" }, "the relabel is shown once, not stale");
+  const ask = (m: object) => handleReviewMessage({ reviewId: grid.reviewId, ...m });
+
+  const ex = await ask({ action: "exclude", path: "anger/a0.png" });
+  assert.equal(ex.ok, true, JSON.stringify(ex));
+  assert.deepEqual(ex.ok && [ex.ledgerLine.oldLabel, ex.state.label, ex.state.excluded], ["anger", "fear", true]);
+  // Still an item of the open grid: it can be restored and relabelled.
+  const back = await ask({ action: "restore", path: "anger/a0.png" });
+  assert.deepEqual(back.ok && back.state, { originalLabel: "anger", label: "fear", excluded: false, relabelled: "fear" });
+  const f0 = await ask({ action: "relabel", path: "fear/f0.png", label: "neutral" });
+  assert.deepEqual(f0.ok && [f0.ledgerLine.oldLabel, f0.ledgerLine.source, f0.state.originalLabel, f0.state.label], ["fear", "suggestion", "fear", "neutral"]);
+  const a0again = await ask({ action: "relabel", path: "anger/a0.png", label: "surprise" });
+  assert.equal(a0again.ok && a0again.ledgerLine.oldLabel, "anger");
+  assert.deepEqual(ledgerLines(root).map((l) => l.oldLabel), ["anger", "anger", "anger", "anger", "fear", "anger"]);
+
+  // The next load applies every decision: none is stale.
+  const reloaded = await load(root);
+  assert.equal(reloaded.curation!.report.stale.length, 0);
+  assert.deepEqual(reloaded.paths.map((p, i) => `${p}:${reloaded.label(i)}`), ["anger/a0.png:surprise", "fear/f0.png:neutral", "happy/h0.png:happiness"]);
+});
+
+test("review with a model: checked options, the model's predictions, Grad-CAM heat maps at most 64 on a side", async () => {
+  const root = await makeDataset();
+  const ds = await load(root); // 8×8
+  const model = createResNet18({ height: 8, width: 8, channels: 1, stem: "cifar", widths: [8, 8, 8, 8], seed: 5 });
+  const normalization = { mean: 0.5, std: 0.25 };
+  await assert.rejects(review(ds, { model }), /with a model, pass normalization too/);
+  await assert.rejects(review(ds, { model: createResNet18({ height: 16, width: 16, channels: 1, stem: "cifar", widths: [8, 8, 8, 8] }), normalization }), /takes 16×16×1 images/);
+  await assert.rejects(review(ds, { model, normalization, cam: { layer: "fc" } }), /cam\.layer fc/);
+
+  const p = payloadOf(await review(ds, { model, normalization }));
+  assert.deepEqual(p.cam, { method: "Grad-CAM", layer: "layer4_1_out" });
+  // Predictions are the model's own.
+  const i = ds.paths.indexOf("fear/f0.png");
+  const x = tf.tensor4d(Float32Array.from(ds.image(i), (v) => (v / 255 - 0.5) / 0.25), [1, 8, 8, 1]);
+  const probs = Array.from((model.predict(x) as tf.Tensor).dataSync());
+  const top = probs.indexOf(Math.max(...probs));
+  const item = p.items.find((it) => it.path === "fear/f0.png")!;
+  assert.equal(item.predictions![0].p, Math.round(probs[top] * 1000) / 1000);
+  // filter.predicted works from the model's predictions too.
+  const byPred = payloadOf(await review(ds, { model, normalization, filter: { predicted: item.predictions![0].label } }));
+  assert.ok(byPred.items.length >= 1 && byPred.items.every((it) => it.predictions![0].label === item.predictions![0].label));
+
+  const cam = await handleReviewRendererMessage({ reviewId: p.reviewId, requestId: 1, action: "gradcam", path: "fear/f0.png" });
+  assert.equal(cam.ok, true, JSON.stringify(cam).slice(0, 300));
+  if (!cam.ok || !("cam" in cam)) return;
+  assert.deepEqual([cam.requestId, cam.width, cam.height, cam.cam.length, cam.cam[0].length], [1, 8, 8, 8, 8]);
+  assert.equal(cam.predicted, item.predictions![0].label);
+  assert.ok(cam.cam.flat().every((v) => v >= 0 && v <= 1));
+  // A review without a model, and a non-item, are refused.
+  const plain = payloadOf(await review(ds));
+  const none = await handleReviewCamMessage({ reviewId: plain.reviewId, action: "gradcam", path: "fear/f0.png" });
+  assert.match(!none.ok ? none.error : "", /has no model/);
+  const notItem = await handleReviewCamMessage({ reviewId: p.reviewId, action: "gradcam", path: "fear/zz.png" });
+  assert.match(!notItem.ok ? notItem.error : "", /not an image of this review/);
+  // The ledger actions still go through the same entry point, and nothing was written by Grad-CAM.
+  assert.equal((await CurationLedger.open(ds).then((l) => l.read())).entries.length, 0);
+  const ex = await handleReviewRendererMessage({ reviewId: p.reviewId, action: "exclude", path: "fear/f0.png" });
+  assert.equal(ex.ok, true);
+
+  // Larger images: the heat map is box-filtered down to 64 on its longer side.
+  const big = await loadFolderDataset(root, { height: 80, width: 80, cacheDir: false, memoryCache: false });
+  const bigModel = createResNet18({ height: 80, width: 80, channels: 1, widths: [8, 8, 8, 8], seed: 5 });
+  const bp = payloadOf(await review(big, { model: bigModel, normalization }));
+  const bc = await handleReviewCamMessage({ reviewId: bp.reviewId, action: "gradcam", path: "anger/a0.png", class: "disgust" });
+  assert.equal(bc.ok, true, JSON.stringify(bc).slice(0, 300));
+  assert.deepEqual(bc.ok && [bc.class, bc.width, bc.height, bc.cam.length, bc.cam[63].length], ["disgust", 64, 64, 64, 64]);
+  x.dispose();
+  model.dispose();
+  bigModel.dispose();
 });

@@ -5,6 +5,7 @@
 export {
   CurationLedger,
   applyLedger,
+  uncurated,
   parseLedger,
   normalizeLedgerPath,
   defaultLedgerFile,
@@ -28,6 +29,8 @@ export {
 export { exportCurated, curationSummary, CurationSummary, type ExportOptions, type ExportResult, type CuratedManifest, type ManifestFile, type ClassCurationCounts } from "./export";
 export {
   findLabelIssues,
+  labelIssuesChartSpec,
+  labelIssuesText,
   perClassThresholds,
   confidentJoint,
   calibrateJoint,
@@ -56,5 +59,6 @@ export {
   type ReviewIssue,
   type ReviewItemState,
   type ReviewPrediction,
+  type ReviewCamInfo,
   type SuspectKind,
 } from "./review";

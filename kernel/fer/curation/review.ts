@@ -10,18 +10,27 @@
  * the webview are untrusted: their shape and types are checked, and an action may only name one of
  * that review's items by its relative path, which must resolve (symlinks followed) inside the
  * dataset root.
+ *
+ * Given a model (`review(dataset, { model, normalization })`), the grid also shows the model's top
+ * predictions and, on demand, the Grad-CAM of one image: the renderer sends `{ action: "gradcam",
+ * reviewId, path, class? }` (kernel/protocol.ts, ReviewCamRequest), checked like the other actions,
+ * and the kernel answers with a small heat map computed from the image's pixels already in memory
+ * (no file is read).
  */
+import * as tf from "@tensorflow/tfjs";
 import { randomBytes } from "node:crypto";
 import { realpath } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve, sep } from "node:path";
 import { DISPLAY } from "../../display";
-import type { OutputItem } from "../../protocol";
+import { parseReviewCamRequest, REVIEW_CAM_MAX_SIDE, type OutputItem, type ReviewCamReply } from "../../protocol";
+import { classActivationMaps, type CamMethod } from "../cam/index";
 import { FaceDataset } from "../dataset";
 import { EMOTIONS, type Emotion } from "../labels";
 import { pngDataUrl } from "../pngSync";
+import { LAST_CONV_LAYER } from "../resnet";
 import type { LabelIssue } from "./confidentLearning";
 import type { DuplicateGroup } from "./duplicates";
-import { applyLedger, CurationLedger, type LedgerEntry } from "./ledger";
+import { applyLedger, CurationLedger, uncurated, type LedgerEntry } from "./ledger";
 import type { UnusableCandidate } from "./unusable";
 
 export const REVIEW_MIME = "application/vnd.fernb.review+json";
@@ -72,6 +81,12 @@ export interface ReviewItem {
   state: ReviewItemState;
 }
 
+/** Present when the review was given a model: the renderer then offers Grad-CAM per image. */
+export interface ReviewCamInfo {
+  method: CamMethod;
+  layer: string;
+}
+
 export interface ReviewPayload {
   reviewId: string;
   /** Display name of the dataset root (its folder or file name). */
@@ -82,6 +97,7 @@ export interface ReviewPayload {
   /** Images matching the filter (before the item cap). */
   total: number;
   items: ReviewItem[];
+  cam?: ReviewCamInfo;
 }
 
 export interface ReviewFilter {
@@ -104,6 +120,16 @@ export interface ReviewOptions {
   unusable?: UnusableCandidate[];
   /** Predicted probabilities, n × 7 row-major, aligned with the dataset (shown as top predictions). */
   probs?: ArrayLike<number>;
+  /**
+   * A model over this dataset's images: its top predictions are shown (computed for the shown
+   * images, unless `probs` is given) and each image offers its Grad-CAM on demand. Needs
+   * `normalization`.
+   */
+  model?: tf.LayersModel;
+  /** The pixel normalisation `model` was trained with (its card's input.mean/std). */
+  normalization?: { mean: number; std: number };
+  /** Grad-CAM method and layer (default Grad-CAM on the last residual stage, layer4_1_out). */
+  cam?: { method?: CamMethod; layer?: string };
   /** How many top predictions each item shows (default 3). */
   topK?: number;
   filter?: ReviewFilter;
@@ -124,6 +150,8 @@ interface ReviewSession {
   history: { id: string; path: string }[];
   undone: Set<string>;
   queue: Promise<unknown>;
+  /** Set when the review was given a model. */
+  model?: { model: tf.LayersModel; normalization: { mean: number; std: number }; method: CamMethod; layer: string };
 }
 
 const registry = new Map<string, ReviewSession>();
@@ -198,6 +226,44 @@ function topPredictions(probs: ArrayLike<number>, i: number, k: number): ReviewP
   return row.sort((a, b) => b.p - a.p).slice(0, k);
 }
 
+/** One image's pixels as a normalised [1,h,w,c] tensor. */
+function normalizedImage(dataset: FaceDataset, index: number, norm: { mean: number; std: number }): tf.Tensor4D {
+  return tf.tensor4d(Float32Array.from(dataset.image(index), (v) => (v / 255 - norm.mean) / norm.std), [1, dataset.height, dataset.width, dataset.channels]);
+}
+
+/** The model's probabilities for `indices` of the dataset, n × 7 row-major in the dataset's order (others left 0). */
+async function predictIndices(model: tf.LayersModel, dataset: FaceDataset, indices: number[], norm: { mean: number; std: number }, into: Float32Array): Promise<void> {
+  const k = EMOTIONS.length;
+  const per = dataset.height * dataset.width * dataset.channels;
+  for (let start = 0; start < indices.length; start += 64) {
+    const batch = indices.slice(start, start + 64);
+    const buf = new Float32Array(batch.length * per);
+    batch.forEach((i, b) => {
+      const img = dataset.image(i);
+      for (let j = 0; j < per; j++) buf[b * per + j] = (img[j] / 255 - norm.mean) / norm.std;
+    });
+    const p = tf.tidy(() => model.predict(tf.tensor4d(buf, [batch.length, dataset.height, dataset.width, dataset.channels])) as tf.Tensor);
+    const values = await p.data();
+    p.dispose();
+    batch.forEach((i, b) => into.set(values.subarray(b * k, (b + 1) * k), i * k));
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+function checkModel(model: tf.LayersModel, dataset: FaceDataset, normalization: ReviewOptions["normalization"]): { mean: number; std: number } {
+  if (!model || typeof (model as tf.LayersModel).predict !== "function" || !Array.isArray(model.inputs)) throw new TypeError("review: model must be a TensorFlow.js LayersModel");
+  if (!normalization || !Number.isFinite(normalization.mean) || !Number.isFinite(normalization.std) || normalization.std <= 0) {
+    throw new TypeError("review: with a model, pass normalization too: the model's pixel mean/std (its card's input.mean and input.std)");
+  }
+  const [, h, w, c] = model.inputs[0].shape;
+  if (h !== dataset.height || w !== dataset.width || c !== dataset.channels) {
+    throw new Error(`review: the model takes ${h}×${w}×${c} images but the data set holds ${dataset.height}×${dataset.width}×${dataset.channels}: load it with the model's input size.`);
+  }
+  const k = model.outputs[0].shape[1];
+  if (k !== EMOTIONS.length) throw new Error(`review: the model has ${k} outputs, not the ${EMOTIONS.length} emotions`);
+  return { mean: normalization.mean, std: normalization.std };
+}
+
 function newReviewId(): string {
   return `review-${Date.now().toString(36)}-${randomBytes(6).toString("hex")}`;
 }
@@ -244,7 +310,20 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
   if (!(dataset instanceof FaceDataset) && !(dataset && typeof (dataset as FaceDataset).image === "function")) throw new TypeError("review needs a FaceDataset");
   const limit = Math.max(1, Math.min(REVIEW_MAX_ITEMS, Math.floor(options.limit ?? REVIEW_DEFAULT_LIMIT)));
   const topK = Math.max(1, Math.min(EMOTIONS.length, Math.floor(options.topK ?? 3)));
-  const probs = options.probs;
+  let probs = options.probs;
+  const model = options.model;
+  const normalization = model ? checkModel(model, dataset, options.normalization) : undefined;
+  const camMethod: CamMethod = options.cam?.method ?? "Grad-CAM";
+  const camLayer = options.cam?.layer ?? LAST_CONV_LAYER;
+  if (model) {
+    if (camMethod !== "Grad-CAM" && camMethod !== "Grad-CAM++") throw new TypeError(`review: cam.method must be "Grad-CAM" or "Grad-CAM++"`);
+    try {
+      const out = model.getLayer(camLayer).output as tf.SymbolicTensor;
+      if (out.shape.length !== 4) throw new Error(`outputs shape ${JSON.stringify(out.shape)}, not a feature map`);
+    } catch (e) {
+      throw new Error(`review: cam.layer ${camLayer}: ${(e as Error).message}`);
+    }
+  }
   if (probs && probs.length !== dataset.size * EMOTIONS.length) {
     throw new RangeError(`probs has ${probs.length} values; ${dataset.size} images × ${EMOTIONS.length} classes need ${dataset.size * EMOTIONS.length}`);
   }
@@ -254,16 +333,34 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
       : await CurationLedger.open(dataset, { file: typeof options.ledger === "string" ? options.ledger : undefined });
   if (ledger.root !== resolve(dataset.root)) throw new Error(`the ledger belongs to ${ledger.root}, not to the dataset ${dataset.root}`);
 
+  // A curated view (what loadFolderDataset returns for a dataset with a ledger): the grid shows its
+  // images (filters, suspects and probs refer to it), but items, states and the session use the raw
+  // data behind it (`toRaw` maps the indices), so a new ledger line records the raw (folder) label
+  // replay checks, and an image excluded in an open grid stays in that grid.
+  const raw = uncurated(dataset);
+  const toRaw = (i: number) => (dataset.curation ? dataset.curation.originalIndex[i] : i);
   const issues = collectIssues(dataset, options);
   const hasSuspects = issues.size > 0;
   const filter = options.filter ?? {};
-  const predictedOf = (i: number) => (probs ? topPredictions(probs, i, 1)[0].label : undefined);
   let indices: number[] = [];
   for (let i = 0; i < dataset.size; i++) {
     if (filter.label && dataset.label(i) !== filter.label) continue;
     if (filter.issue && (filter.issue === "any" ? !issues.has(i) : issues.get(i)?.kind !== filter.issue)) continue;
-    if (filter.predicted && predictedOf(i) !== filter.predicted) continue;
     indices.push(i);
+  }
+  // Predictions from the model, when no probabilities were given: for every candidate when the
+  // filter needs them, else (below) only for the images shown.
+  let computed: Float32Array | undefined;
+  if (model && !probs) {
+    computed = new Float32Array(dataset.size * EMOTIONS.length);
+    if (filter.predicted) {
+      await predictIndices(model, dataset, indices, normalization!, computed);
+      probs = computed;
+    }
+  }
+  if (filter.predicted) {
+    const predictedOf = (i: number) => (probs ? topPredictions(probs, i, 1)[0].label : undefined);
+    indices = indices.filter((i) => predictedOf(i) === filter.predicted);
   }
   if (hasSuspects) {
     // The most suspect first, then the rest in dataset order.
@@ -271,11 +368,15 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
   }
   const total = indices.length;
   indices = indices.slice(0, limit);
+  if (computed && !probs) {
+    await predictIndices(model!, dataset, indices, normalization!, computed);
+    probs = computed;
+  }
 
   // Current state from the ledger, replayed over just these images (hashes only of these).
   const states = new Map<string, ReviewItemState>();
   if (indices.length) {
-    const sub = dataset.subset(indices);
+    const sub = raw.subset(indices.map(toRaw));
     const { report } = await applyLedger(sub, ledger);
     for (const s of report.states) states.set(s.path, stateOf(s.originalLabel, s.label, s.excluded));
   }
@@ -284,7 +385,7 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
   const suggestions = new Map<string, Emotion>();
   const items: ReviewItem[] = indices.map((i) => {
     const path = dataset.paths[i];
-    const label = dataset.label(i);
+    const label = raw.label(toRaw(i));
     const thumb = pngDataUrl(thumbnail(dataset.image(i), dataset.height, dataset.width, dataset.channels, REVIEW_THUMB_SIZE), REVIEW_THUMB_SIZE, REVIEW_THUMB_SIZE, dataset.channels);
     const item: ReviewItem = { path, label, thumb, state: states.get(path) ?? stateOf(label, label, false) };
     if (probs) item.predictions = topPredictions(probs, i, topK);
@@ -298,17 +399,20 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
   registry.set(id, {
     id,
     root: ledger.root,
-    dataset,
+    dataset: raw,
     ledger,
-    allowed: new Map(indices.map((i) => [dataset.paths[i], i] as const)),
+    allowed: new Map(indices.map((i) => [dataset.paths[i], toRaw(i)] as const)),
     suggestions,
     history: [],
     undone: new Set(),
     queue: Promise.resolve(),
+    model: model ? { model, normalization: normalization!, method: camMethod, layer: camLayer } : undefined,
   });
   while (registry.size > MAX_OPEN_REVIEWS) registry.delete(registry.keys().next().value!);
 
-  return new ReviewGrid({ reviewId: id, dataset: basename(dataset.root), classes: [...EMOTIONS], renderer: REVIEW_RENDERER_ID, total, items });
+  const payload: ReviewPayload = { reviewId: id, dataset: basename(dataset.root), classes: [...EMOTIONS], renderer: REVIEW_RENDERER_ID, total, items };
+  if (model) payload.cam = { method: camMethod, layer: camLayer };
+  return new ReviewGrid(payload);
 }
 
 // ---- actions from the renderer --------------------------------------------------------------------
@@ -332,6 +436,8 @@ export type ReviewReply =
   | { ok: false; requestId?: string | number; reviewId?: string; action?: string; path?: string; error: string };
 
 export class ReviewRequestError extends Error {}
+
+const NOT_OPEN_ERROR = "This review is not open in the kernel (the kernel was restarted, or the review is too old): run the review cell again.";
 
 const ACTIONS: readonly ReviewAction[] = ["relabel", "exclude", "restore", "undo"];
 const MAX_PATH = 1024;
@@ -449,7 +555,7 @@ export async function handleReviewMessage(raw: unknown): Promise<ReviewReply> {
   }
   const session = registry.get(req.reviewId);
   if (!session) {
-    return { ok: false, requestId, reviewId: req.reviewId, action: req.action, path, error: "This review is not open in the kernel (the kernel was restarted, or the review is too old): run the review cell again." };
+    return { ok: false, requestId, reviewId: req.reviewId, action: req.action, path, error: NOT_OPEN_ERROR };
   }
   const work = session.queue.then(() => perform(session, req));
   session.queue = work.catch(() => undefined);
@@ -459,4 +565,85 @@ export async function handleReviewMessage(raw: unknown): Promise<ReviewReply> {
     const message = e instanceof ReviewRequestError ? e.message : `could not record the decision: ${(e as Error)?.message ?? String(e)}`;
     return { ok: false, requestId, reviewId: req.reviewId, action: req.action, path, error: message };
   }
+}
+
+// ---- Grad-CAM on demand ---------------------------------------------------------------------------
+
+export const REVIEW_NO_MODEL_ERROR = "This review has no model: pass `model` (and `normalization`) to review() to see Grad-CAM.";
+
+/** A w×h map of values in [0,1] as `rows` of at most REVIEW_CAM_MAX_SIDE values, box-filtered down if larger, 3 decimals. */
+function camRows(cam: Float32Array, height: number, width: number): { width: number; height: number; rows: number[][] } {
+  const scale = Math.min(1, REVIEW_CAM_MAX_SIDE / Math.max(height, width));
+  const W = Math.max(1, Math.round(width * scale));
+  const H = Math.max(1, Math.round(height * scale));
+  const rows: number[][] = [];
+  for (let y = 0; y < H; y++) {
+    const y0 = Math.floor((y * height) / H);
+    const y1 = Math.max(y0 + 1, Math.ceil(((y + 1) * height) / H));
+    const row: number[] = [];
+    for (let x = 0; x < W; x++) {
+      const x0 = Math.floor((x * width) / W);
+      const x1 = Math.max(x0 + 1, Math.ceil(((x + 1) * width) / W));
+      let sum = 0;
+      for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) sum += cam[yy * width + xx];
+      row.push(round3(clamp01(sum / ((y1 - y0) * (x1 - x0)))));
+    }
+    rows.push(row);
+  }
+  return { width: W, height: H, rows };
+}
+
+/**
+ * Answers a Grad-CAM request from the review renderer (kernel/protocol.ts ReviewCamRequest); never
+ * throws. The item must be one of that review's images (checked like the ledger actions); the map is
+ * computed from its pixels in memory, for `class` or else the model's predicted class.
+ */
+export async function handleReviewCamMessage(raw: unknown): Promise<ReviewCamReply> {
+  const echo = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
+  const requestId = typeof echo.requestId === "string" || typeof echo.requestId === "number" ? echo.requestId : undefined;
+  const path = typeof echo.path === "string" && echo.path.length <= MAX_PATH ? echo.path : undefined;
+  const fail = (error: string, reviewId?: string): ReviewCamReply => ({ ok: false, action: "gradcam", requestId, reviewId, path, error });
+  const req = parseReviewCamRequest(raw);
+  if (typeof req === "string") return fail(req);
+  const session = registry.get(req.reviewId);
+  if (!session) return fail(NOT_OPEN_ERROR, req.reviewId);
+  if (!session.model) return fail(REVIEW_NO_MODEL_ERROR, req.reviewId);
+  let target: number | undefined;
+  if (req.class !== undefined) {
+    target = (EMOTIONS as readonly string[]).indexOf(req.class);
+    if (target < 0) return fail(`class must be one of ${EMOTIONS.join(", ")}`, req.reviewId);
+  }
+  let index: number;
+  try {
+    index = await checkPath(session, req.path);
+  } catch (e) {
+    return fail(e instanceof ReviewRequestError ? e.message : String((e as Error)?.message ?? e), req.reviewId);
+  }
+  const { model, normalization, method, layer } = session.model;
+  const d = session.dataset;
+  let x: tf.Tensor4D | undefined;
+  try {
+    x = normalizedImage(d, index, normalization);
+    const probs = tf.tidy(() => (model.predict(x!) as tf.Tensor).dataSync());
+    let predicted = 0;
+    for (let j = 1; j < EMOTIONS.length; j++) if (probs[j] > probs[predicted]) predicted = j;
+    const cls = target ?? predicted;
+    const [cam] = classActivationMaps(model, x, [cls], { method, layer });
+    const { width, height, rows } = camRows(cam, d.height, d.width);
+    return {
+      ok: true, action: "gradcam", requestId, reviewId: session.id, path: req.path,
+      class: EMOTIONS[cls], predicted: EMOTIONS[predicted], p: round3(clamp01(probs[cls])), pPredicted: round3(clamp01(probs[predicted])),
+      method, layer, width, height, cam: rows,
+    };
+  } catch (e) {
+    return fail(`could not compute the Grad-CAM: ${(e as Error)?.message ?? String(e)}`, req.reviewId);
+  } finally {
+    x?.dispose();
+  }
+}
+
+/** Everything the review renderer sends: Grad-CAM requests, and the ledger actions. Never throws. */
+export function handleReviewRendererMessage(raw: unknown): Promise<ReviewReply | ReviewCamReply> {
+  const action = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>).action : undefined;
+  return action === "gradcam" ? handleReviewCamMessage(raw) : handleReviewMessage(raw);
 }
