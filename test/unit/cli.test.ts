@@ -5,7 +5,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
@@ -138,3 +138,36 @@ test("fernb audit --model --json: suspects ranked most suspicious first, with su
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--folds must be at least 2/);
 });
+
+test("notebooks/curate.fernb runs the curation loop headlessly: label issues, leaks, review grid, summary, export; the data set is untouched", { timeout: 300_000 }, async () => {
+  const dir = path.join(work, "curate");
+  mkdirSync(path.join(dir, "data"), { recursive: true });
+  cpSync(path.resolve("notebooks/curate.fernb"), path.join(dir, "curate.fernb"));
+  cpSync(path.resolve("notebooks/data/sample"), path.join(dir, "data", "sample"), { recursive: true });
+  const before = listFiles(path.join(dir, "data", "sample"));
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [cli, "run", "curate.fernb", "--out", "curate.executed.fernb"], { cwd: dir, env: { ...process.env, FERNB_CACHE_DIR: path.join(work, "cache"), FERNB_FOLDS: "2", FERNB_EPOCHS: "1" }, timeout: 280_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const executed = parseNotebook(readFileSync(path.join(dir, "curate.executed.fernb")));
+  const mimes = executed.cells.flatMap((c) => (c.outputs ?? []).flatMap((o) => o.items.map((i) => i.mime)));
+  assert.ok(mimes.includes("application/vnd.fernb.review+json"), mimes.join(", "));
+  const text = executed.cells.flatMap((c) => (c.outputs ?? []).flatMap((o) => o.items.filter((i) => i.mime === "text/plain").map((i) => Buffer.from(i.data).toString("utf8")))).join("\n");
+  assert.match(text, /280 images; about \d+ labels look wrong/);
+  assert.match(text, /Curation of 280 images/);
+  const exported = /exported 280 faces \(0 relabelled, 0 left out\) to (.+)/.exec(r.stdout);
+  assert.ok(exported, r.stdout);
+  const manifest = JSON.parse(readFileSync(path.join(exported[1].trim(), "manifest.json"), "utf8")) as { total: number };
+  assert.equal(manifest.total, 280);
+  // Nothing in the data set was written, moved or deleted (no review decisions were made headlessly).
+  assert.deepEqual(listFiles(path.join(dir, "data", "sample")), before);
+});
+
+function listFiles(root: string): string[] {
+  return (readdirSync(root, { recursive: true }) as string[]).sort().map((f) => {
+    const full = path.join(root, f);
+    return statSync(full).isFile() ? `${f}:${readFileSync(full).length}` : f;
+  });
+}

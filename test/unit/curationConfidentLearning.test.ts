@@ -13,6 +13,9 @@ import {
   type CrossValidationEvent,
 } from "../../kernel/fer/curation/confidentLearning";
 import { SyntheticFaces } from "../helpers/syntheticFaces";
+import { DISPLAY } from "../../kernel/display";
+import { MIME } from "../../kernel/protocol";
+import { EMOTIONS } from "../../kernel/fer/labels";
 
 before(async () => {
   await tf.setBackend("cpu");
@@ -151,4 +154,27 @@ test("crossValidatedProbabilities: each row predicted by a model that did not tr
   }
   assert.ok(correct / 84 >= 0.8, `out-of-sample accuracy ${correct / 84}`);
   assert.equal(r.foldAccuracy.length, 3);
+});
+
+test("a label-issue result displays as a chart of estimated wrong labels per class plus the top suspects, and stays plain data", () => {
+  const { probs, given } = noisyToy(700, 7, 5);
+  const paths = Array.from({ length: 700 }, (_, i) => `face-${i}.png`);
+  const r = findLabelIssues(probs, given, { paths });
+  const items = (r as unknown as Record<symbol, () => { mime: string; data: string }[]>)[DISPLAY]();
+  assert.deepEqual(items.map((i) => i.mime), [MIME.chart, "text/plain"]);
+  const spec = JSON.parse(items[0].data) as { data: { values: { label: string; status: string; count: number }[] } };
+  for (const [c, emotion] of EMOTIONS.entries()) {
+    const rows = spec.data.values.filter((v) => v.label === emotion);
+    assert.equal(rows.reduce((a, v) => a + v.count, 0), r.labelCounts[c], emotion);
+    assert.equal(rows.find((v) => v.status === "estimated wrong")!.count, Math.round(r.estimatedErrors[c]), emotion);
+  }
+  const text = items[1].data;
+  assert.match(text, new RegExp(`^700 images; about ${Math.round(r.estimatedErrorsTotal)} labels look wrong`));
+  const worst = r.suspects[0];
+  assert.ok(text.includes(`${worst.path}: labelled ${EMOTIONS[worst.given]}, looks like ${EMOTIONS[worst.suggested]}`));
+  assert.match(text, new RegExp(`and ${r.suspects.length - 10} more`));
+  // The display is not part of the data.
+  assert.equal(Object.keys(r).includes(String(DISPLAY)), false);
+  assert.equal((JSON.parse(JSON.stringify(r)) as { n: number }).n, 700);
+  assert.equal(JSON.stringify(r).includes("label looks right"), false);
 });

@@ -23,6 +23,8 @@
 import type * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { chartWithText, DISPLAY } from "../../display";
+import type { OutputItem } from "../../protocol";
 import { EMOTIONS } from "../labels";
 import { progressBar } from "../progress";
 import { Rng } from "../rng";
@@ -81,6 +83,8 @@ export interface LabelIssuesResult {
   confidentLabel: Int32Array;
   /** The flagged examples, least confident first. */
   suspects: LabelIssue[];
+  /** Shown in a notebook: estimated wrong labels per class (chart) and the top suspects (text). */
+  [DISPLAY]?: () => OutputItem[];
 }
 
 function checkShapes(probs: ArrayLike<number>, labels: ArrayLike<number>): { n: number; k: number } {
@@ -217,7 +221,7 @@ export function findLabelIssues(probs: ArrayLike<number>, labels: ArrayLike<numb
   });
   suspects.sort((a, b) => a.score - b.score || a.index - b.index);
   if (options.limit !== undefined) suspects = suspects.slice(0, options.limit);
-  return {
+  const result: LabelIssuesResult = {
     n,
     classes: k,
     thresholds,
@@ -231,6 +235,58 @@ export function findLabelIssues(probs: ArrayLike<number>, labels: ArrayLike<numb
     confidentLabel,
     suspects,
   };
+  // Not enumerable: the result stays plain data for JSON and comparisons.
+  Object.defineProperty(result, DISPLAY, { value: () => chartWithText(labelIssuesChartSpec(result, names), labelIssuesText(result, names)), enumerable: false });
+  return result;
+}
+
+/** Bars per given class: images whose label looks right vs estimated wrong (confident learning). */
+export function labelIssuesChartSpec(r: LabelIssuesResult, names: readonly string[] = r.classes === EMOTIONS.length ? EMOTIONS : []): object {
+  const values: object[] = [];
+  r.labelCounts.forEach((count, c) => {
+    const wrong = Math.max(0, Math.round(r.estimatedErrors[c]));
+    const name = names[c] ?? `class ${c}`;
+    const rate = Math.round(r.estimatedNoiseRate[c] * 1000) / 10;
+    values.push({ label: name, status: "label looks right", count: count - wrong, rate, flagged: r.suspects.filter((s) => s.given === c).length });
+    values.push({ label: name, status: "estimated wrong", count: wrong, rate, flagged: r.suspects.filter((s) => s.given === c).length });
+  });
+  return {
+    title: { text: `Likely label errors: about ${Math.round(r.estimatedErrorsTotal)} of ${r.n} (${((100 * r.estimatedErrorsTotal) / r.n).toFixed(1)}%)`, subtitle: [`${r.suspects.length} images flagged for review (confident learning)`] },
+    width: 380,
+    height: 200,
+    data: { values },
+    mark: { type: "bar", tooltip: true },
+    encoding: {
+      x: { field: "label", type: "nominal", sort: names.length ? [...names] : undefined, title: "given label", axis: { labelAngle: 0 } },
+      y: { field: "count", type: "quantitative", stack: "zero", title: "images" },
+      color: { field: "status", type: "nominal", sort: ["label looks right", "estimated wrong"], scale: { range: ["#4c78a8", "#e45756"] }, title: null },
+      order: { field: "status", type: "nominal" },
+      tooltip: [
+        { field: "label", type: "nominal", title: "given label" },
+        { field: "status", type: "nominal" },
+        { field: "count", type: "quantitative" },
+        { field: "rate", type: "quantitative", title: "estimated wrong (%)" },
+        { field: "flagged", type: "quantitative", title: "flagged for review" },
+      ],
+    },
+  };
+}
+
+/** The estimate per class and the most suspicious images, as text. */
+export function labelIssuesText(r: LabelIssuesResult, names: readonly string[] = r.classes === EMOTIONS.length ? EMOTIONS : [], top = 10): string {
+  const name = (c: number) => names[c] ?? `class ${c}`;
+  const lines = [
+    `${r.n} images; about ${Math.round(r.estimatedErrorsTotal)} labels look wrong (${((100 * r.estimatedErrorsTotal) / r.n).toFixed(1)}%); ${r.suspects.length} flagged for review.`,
+    `estimated wrong by given label: ${r.labelCounts.map((count, c) => `${name(c)} ${Math.round(r.estimatedErrors[c])}/${count}`).join(", ")}`,
+  ];
+  if (r.suspects.length) {
+    lines.push(`most suspicious first (lower score = label more likely wrong):`);
+    for (const s of r.suspects.slice(0, top)) {
+      lines.push(`  ${s.score.toFixed(3)}  ${s.path ?? `#${s.index}`}: labelled ${name(s.given)}, looks like ${name(s.suggested)}`);
+    }
+    if (r.suspects.length > top) lines.push(`  ... and ${r.suspects.length - top} more (.suspects; review(dataset, { suspects }) opens them in a grid)`);
+  }
+  return lines.join("\n");
 }
 
 /** Ranks every example by how likely its label is wrong (lowest score first), without pruning. */
