@@ -13,7 +13,7 @@ export { decodeImage, encodePng, encodeJpeg, ImageDecodeError, type ImageSpec } 
 export { createAugmenter, AUGMENT_PRESETS, type AugmentOptions } from "./augment";
 export { createResNet18, logitsModel, DEFAULT_RESNET, LAST_CONV_LAYER, LOGITS_LAYER, type ResNetConfig, type Stem } from "./resnet";
 export { train, cosineLearningRate, predictProbabilities, datasetNormalization, machineDescription, DEFAULT_TRAIN_OPTIONS, type TrainOptions, type TrainResult, type TrainEvent, type EpochRecord, type TrainingData } from "./train";
-export { saveModel, loadModel, type ModelCard, type InputSpec, type SaveOptions } from "./modelIO";
+export { saveModel, loadModel, updateModelCard, type ModelCard, type InputSpec, type SaveOptions } from "./modelIO";
 export { importResNet18Weights, type ImportReport } from "./importWeights";
 export { predictFiles, imageFiles, type FacePrediction } from "./predict";
 export { basicMetrics, confusionMatrix, type BasicMetrics, type ClassMetrics } from "./metrics";

@@ -167,6 +167,25 @@ export async function saveModel(model: tf.LayersModel, dir: string, card: Omit<M
   return fullCard;
 }
 
+/**
+ * Rewrites a saved model's card.json (atomically) with `update(card)`, leaving the weights alone:
+ * e.g. to record metrics measured on the saved file itself. `format`, `version` and `weights`
+ * describe the files and are kept as they are.
+ */
+export async function updateModelCard(dir: string, update: (card: ModelCard) => ModelCard): Promise<ModelCard> {
+  const cardFile = path.join(dir, "card.json");
+  if (!existsSync(cardFile)) throw new Error(`No model card in ${dir}: expected card.json there (saveModel writes it).`);
+  let card: ModelCard;
+  try {
+    card = JSON.parse(await fs.readFile(cardFile, "utf8")) as ModelCard;
+  } catch (e) {
+    throw new Error(`${cardFile} is not valid JSON (${(e as Error).message}); it was left unchanged.`);
+  }
+  const next: ModelCard = { ...update(structuredClone(card)), format: card.format, version: card.version, weights: card.weights };
+  await writeAtomic(cardFile, JSON.stringify(next, null, 2) + "\n");
+  return next;
+}
+
 /** Loads a model saved by saveModel (or any TF.js layers model folder with a fernb card). */
 export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; card: ModelCard }> {
   const modelFile = path.join(dir, "model.json");

@@ -1,12 +1,12 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { createResNet18, LAST_CONV_LAYER, type ResNetConfig } from "../../kernel/fer/resnet";
 import { cosineLearningRate, train, type TrainEvent, type TrainOptions } from "../../kernel/fer/train";
-import { loadModel, saveModel } from "../../kernel/fer/modelIO";
+import { loadModel, saveModel, updateModelCard } from "../../kernel/fer/modelIO";
 import { EMOTIONS } from "../../kernel/fer/labels";
 import { SyntheticFaces } from "../helpers/syntheticFaces";
 
@@ -147,4 +147,21 @@ test("save/load round trip in the TF.js format, with card; float16 is close; no 
   assert.ok(halfCard.weights.bytes < readFileSync(path.join(dir, "weights.bin")).length * 0.55);
   const p3 = ((await loadModel(half)).model.predict(x) as tf.Tensor).dataSync();
   for (let i = 0; i < p1.length; i++) assert.ok(Math.abs(p1[i] - p3[i]) < 2e-3, `float16 prediction ${i}: ${p1[i]} vs ${p3[i]}`);
+});
+
+test("updateModelCard records metrics without touching the weights; a damaged card is reported and left as it is", async () => {
+  const model = createResNet18(tiny);
+  const dir = path.join(tmp(), "carded");
+  await saveModel(model, dir, { name: "t", classes: [...EMOTIONS], input: { height: 12, width: 12, channels: 1, mean: 0.5, std: 0.25 }, architecture: {} }, { quantize: "float16" });
+  const weightsBefore = readFileSync(path.join(dir, "weights.bin"));
+  const updated = await updateModelCard(dir, (c) => ({ ...c, metrics: { validation: { accuracy: 0.5 } }, weights: { dtype: "float32", bytes: 1 } }));
+  assert.deepEqual(updated.metrics, { validation: { accuracy: 0.5 } });
+  assert.equal(updated.weights.dtype, "float16", "the weights entry describes the file and cannot be rewritten");
+  const { card } = await loadModel(dir);
+  assert.deepEqual(card.metrics, { validation: { accuracy: 0.5 } });
+  assert.equal(card.name, "t");
+  assert.deepEqual(readFileSync(path.join(dir, "weights.bin")), weightsBefore);
+  writeFileSync(path.join(dir, "card.json"), "{ torn");
+  await assert.rejects(updateModelCard(dir, (c) => c), /card\.json is not valid JSON .*left unchanged/);
+  assert.equal(readFileSync(path.join(dir, "card.json"), "utf8"), "{ torn");
 });
