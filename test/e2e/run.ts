@@ -350,7 +350,8 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
 async function bringIntoView(w: Workbench, loc: Locator): Promise<void> {
   const height = w.page.viewportSize()?.height ?? 1000;
   for (let i = 0; i < 30; i++) {
-    const box = await loc.boundingBox().catch(() => null);
+    // A row the notebook has not drawn yet has no box: ask briefly, then scroll (not Playwright's 30 s wait).
+    const box = await loc.boundingBox({ timeout: 1_000 }).catch(() => null);
     if (box && box.y >= 120 && box.y + Math.min(box.height, 200) <= height - 40) return;
     const dy = box ? Math.max(-400, Math.min(400, box.y - height / 3)) : 300;
     if (!(await w.scrollNotebook(dy))) break;
