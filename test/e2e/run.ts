@@ -261,6 +261,21 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
       await w.screenshot("e2e-08-review");
     });
 
+    await step("a review tile's Grad-CAM button asks the kernel, through the extension, and draws the heat map on the face", async () => {
+      const w = wb!;
+      const frame = w.rendererFrame();
+      const tile = frame.locator(".fernb-rv .rv-tile").nth(2);
+      await bringIntoView(w, tile);
+      const button = tile.locator(".rv-cam");
+      await button.click();
+      const shownFor = await waitFor("the heat map on the third tile", async () => (await tile.getAttribute("data-cam").catch(() => null)) || undefined, 60_000);
+      assert.ok(shownFor && (await tile.locator(".rv-cam-canvas").getAttribute("data-color-map")), "a heat map drawn over the face");
+      assert.equal(await button.getAttribute("aria-pressed"), "true");
+      assert.match(await tile.locator(".rv-cam-info").innerText(), new RegExp(`grad-?cam.*: ${shownFor} \\d`, "i"));
+      assert.doesNotMatch(await tile.locator(".rv-status").innerText().catch(() => ""), /error/i);
+      await w.screenshot("e2e-09-review-gradcam");
+    });
+
     await step("running the count cell again loads the curated view: the ledger's decisions change the counts", async () => {
       const w = wb!;
       const ledger = join(server.workspace, "faces", ".fernb-ledger.jsonl");
