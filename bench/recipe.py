@@ -63,16 +63,25 @@ def main():
         net.train()
         return correct / len(yh)
 
+    fernb_aug = a.get("aug") == "fernb"
     t0 = time.time()
     for i in range(total):
         if i % per_epoch == 0:
             order = torch.randperm(len(y))
+            if fernb_aug:
+                # This epoch's faces as fernb's augmenter produced them (bench/recipe.ts), normalised alike.
+                raw = np.fromfile(os.path.join(folder, f"train_fernb_aug_{i // per_epoch}.x"), np.uint8).reshape(-1, 1, 48, 48).astype(np.float32) / 255
+                xa = torch.tensor((raw - mean) / std)
         idx = order[(i % per_epoch) * batch:(i % per_epoch + 1) * batch]
-        xb, yb = x[idx], y[idx]
-        flip = torch.rand(len(idx)) < 0.5
-        xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
-        dx, dy = np.random.randint(0, 9, 2)
-        xb = F.pad(xb, (4, 4, 4, 4), mode="reflect")[:, :, dy:dy + 48, dx:dx + 48]
+        yb = y[idx]
+        if fernb_aug:
+            xb = xa[idx]
+        else:
+            xb = x[idx]
+            flip = torch.rand(len(idx)) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
+            dx, dy = np.random.randint(0, 9, 2)
+            xb = F.pad(xb, (4, 4, 4, 4), mode="reflect")[:, :, dy:dy + 48, dx:dx + 48]
         for g in opt.param_groups:
             g["lr"] = lr_at(i)
         loss = F.cross_entropy(net(xb), yb, weight=weight, label_smoothing=smoothing)
