@@ -28,6 +28,7 @@ import { FaceDataset } from "../dataset";
 import { EMOTIONS, type Emotion } from "../labels";
 import { pngDataUrl } from "../pngSync";
 import { LAST_CONV_LAYER } from "../resnet";
+import { batchTensor } from "../train";
 import type { LabelIssue } from "./confidentLearning";
 import type { DuplicateGroup } from "./duplicates";
 import { applyLedger, CurationLedger, uncurated, type LedgerEntry } from "./ledger";
@@ -226,23 +227,12 @@ function topPredictions(probs: ArrayLike<number>, i: number, k: number): ReviewP
   return row.sort((a, b) => b.p - a.p).slice(0, k);
 }
 
-/** One image's pixels as a normalised [1,h,w,c] tensor. */
-function normalizedImage(dataset: FaceDataset, index: number, norm: { mean: number; std: number }): tf.Tensor4D {
-  return tf.tensor4d(Float32Array.from(dataset.image(index), (v) => (v / 255 - norm.mean) / norm.std), [1, dataset.height, dataset.width, dataset.channels]);
-}
-
 /** The model's probabilities for `indices` of the dataset, n × 7 row-major in the dataset's order (others left 0). */
 async function predictIndices(model: tf.LayersModel, dataset: FaceDataset, indices: number[], norm: { mean: number; std: number }, into: Float32Array): Promise<void> {
   const k = EMOTIONS.length;
-  const per = dataset.height * dataset.width * dataset.channels;
   for (let start = 0; start < indices.length; start += 64) {
     const batch = indices.slice(start, start + 64);
-    const buf = new Float32Array(batch.length * per);
-    batch.forEach((i, b) => {
-      const img = dataset.image(i);
-      for (let j = 0; j < per; j++) buf[b * per + j] = (img[j] / 255 - norm.mean) / norm.std;
-    });
-    const p = tf.tidy(() => model.predict(tf.tensor4d(buf, [batch.length, dataset.height, dataset.width, dataset.channels])) as tf.Tensor);
+    const p = tf.tidy(() => model.predict(batchTensor(dataset, batch, norm)) as tf.Tensor);
     const values = await p.data();
     p.dispose();
     batch.forEach((i, b) => into.set(values.subarray(b * k, (b + 1) * k), i * k));
@@ -623,7 +613,7 @@ export async function handleReviewCamMessage(raw: unknown): Promise<ReviewCamRep
   const d = session.dataset;
   let x: tf.Tensor4D | undefined;
   try {
-    x = normalizedImage(d, index, normalization);
+    x = batchTensor(d, [index], normalization);
     const probs = tf.tidy(() => (model.predict(x!) as tf.Tensor).dataSync());
     let predicted = 0;
     for (let j = 1; j < EMOTIONS.length; j++) if (probs[j] > probs[predicted]) predicted = j;
