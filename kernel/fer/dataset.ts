@@ -26,7 +26,7 @@ import type { OutputItem } from "../protocol";
 import { DECODER_VERSION, decodeBytes, ImageDecodeError, resizeRaw, validateSpec, type ImageSpec } from "./images";
 import { contentHash, defaultCacheDir, readPack, writePack, type PixelPack } from "./fileCache";
 import { canonicalEmotion, EMOTIONS, emotionIndex, FER2013_CSV_CLASSES, type Emotion } from "./labels";
-import { applyLedger, DEFAULT_LEDGER_NAME, type CurationReport } from "./curation/ledger";
+import { applyLedger, defaultLedgerFile, DEFAULT_LEDGER_NAME, type CurationReport } from "./curation/ledger";
 
 
 /** File extensions loaded from class folders (case-insensitive). */
@@ -501,7 +501,8 @@ async function scanFolderDataset(root: string): Promise<ScanResult> {
   return { files, report };
 }
 
-async function pool(count: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
+/** Runs work(0..count-1) with at most `concurrency` of them in flight. */
+export async function pool(count: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < count) await work(next++);
@@ -559,7 +560,7 @@ export async function loadFolderDataset(root: string, options: LoadOptions = {})
   if (option !== undefined) {
     ledgerFile = resolve(option);
   } else {
-    ledgerFile = join(raw.root, DEFAULT_LEDGER_NAME);
+    ledgerFile = await defaultLedgerFile(raw.root);
     if (!statSync(ledgerFile, { throwIfNoEntry: false })?.isFile()) return raw;
   }
   const { dataset } = await applyLedger(raw, ledgerFile);

@@ -8,7 +8,7 @@ import { copyFile, mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { basename, join, relative, resolve, isAbsolute } from "node:path";
 import { chartWithText, DISPLAY } from "../../display";
 import type { OutputItem } from "../../protocol";
-import type { FaceDataset } from "../dataset";
+import { pool, type FaceDataset } from "../dataset";
 import { encodePng } from "../images";
 import { EMOTIONS, type Emotion } from "../labels";
 import { applyLedger, CurationLedger, uncurated, type AppliedLedger, type CurationReport } from "./ledger";
@@ -55,14 +55,6 @@ export interface ExportResult {
 }
 
 const posix = (p: string) => p.split(/[\\/]+/).join("/");
-
-async function pool(count: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < count) await work(next++);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
-}
 
 /**
  * Writes the curated dataset to `outDir`: `<outDir>/<emotion>/<file>` (files copied from the source,
@@ -299,5 +291,5 @@ export class CurationSummary {
  */
 export async function curationSummary(dataset: FaceDataset, ledger?: CurationLedger | string | AppliedLedger): Promise<CurationSummary> {
   const applied = ledger && typeof ledger === "object" && "report" in ledger ? ledger : await applyLedger(dataset, ledger as CurationLedger | string | undefined);
-  return new CurationSummary(applied.source ?? dataset, applied.report);
+  return new CurationSummary(applied.source, applied.report);
 }
