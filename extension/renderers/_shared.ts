@@ -104,6 +104,16 @@ export function uniqueId(prefix: string): string {
   return `${prefix}-${++uid}`;
 }
 
+/** Disposes and forgets the view of output `id`, or every view when `id` is undefined (renderer disposeOutputItem). */
+export function disposeViews(views: Map<string, { dispose(): void }>, id: string | undefined): void {
+  for (const [key, view] of views) {
+    if (id === undefined || id === key) {
+      view.dispose();
+      views.delete(key);
+    }
+  }
+}
+
 /** Replaces the element's content with a readable error; never throws. */
 export function showError(element: HTMLElement, renderer: string, error: unknown): void {
   const message = error instanceof PayloadError ? `malformed payload: ${error.message}` : `${(error as Error)?.message ?? String(error)}`;

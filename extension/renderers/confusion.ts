@@ -13,6 +13,7 @@ import {
   PayloadError,
   basename,
   cssRgb,
+  disposeViews,
   expectArray,
   expectClasses,
   expectInt,
@@ -346,11 +347,6 @@ export const activate: ActivationFunction = () => ({
     }
   },
   disposeOutputItem(id) {
-    for (const [key, view] of views) {
-      if (id === undefined || id === key) {
-        view.dispose();
-        views.delete(key);
-      }
-    }
+    disposeViews(views, id);
   },
 });

@@ -37,6 +37,7 @@ import {
   expectArray,
   expectClasses,
   expectInt,
+  disposeViews,
   expectObject,
   expectString,
   h,
@@ -740,12 +741,7 @@ export const activate: ActivationFunction = (ctx) => {
       }
     },
     disposeOutputItem(id) {
-      for (const [key, view] of views) {
-        if (id === undefined || id === key) {
-          view.dispose();
-          views.delete(key);
-        }
-      }
+      disposeViews(views, id);
     },
   };
 };
