@@ -18,9 +18,9 @@ import { EMOTIONS } from "../../kernel/fer/labels";
 const cli = path.resolve("dist/cli.js");
 const work = mkdtempSync(path.join(tmpdir(), "fernb-cli-test-"));
 
-function fernb(args: string[], cwd = work): Promise<{ code: number; stdout: string; stderr: string }> {
+function fernb(args: string[], cwd = work, env: Record<string, string> = {}, timeout = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { cwd, env: { ...process.env, FERNB_CACHE_DIR: path.join(work, "cache") }, timeout: 120_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [cli, ...args], { cwd, env: { ...process.env, FERNB_CACHE_DIR: path.join(work, "cache"), ...env }, timeout }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
     });
   });
@@ -145,11 +145,7 @@ test("notebooks/curate.fernb runs the curation loop headlessly: label issues, le
   cpSync(path.resolve("notebooks/curate.fernb"), path.join(dir, "curate.fernb"));
   cpSync(path.resolve("notebooks/data/sample"), path.join(dir, "data", "sample"), { recursive: true });
   const before = listFiles(path.join(dir, "data", "sample"));
-  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [cli, "run", "curate.fernb", "--out", "curate.executed.fernb"], { cwd: dir, env: { ...process.env, FERNB_CACHE_DIR: path.join(work, "cache"), FERNB_FOLDS: "2", FERNB_EPOCHS: "1" }, timeout: 280_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
+  const r = await fernb(["run", "curate.fernb", "--out", "curate.executed.fernb"], dir, { FERNB_FOLDS: "2", FERNB_EPOCHS: "1" }, 280_000);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const executed = parseNotebook(readFileSync(path.join(dir, "curate.executed.fernb")));
   const mimes = executed.cells.flatMap((c) => (c.outputs ?? []).flatMap((o) => o.items.map((i) => i.mime)));
