@@ -62,9 +62,11 @@ async function tryRung(choice: BackendChoice, forced: boolean): Promise<string> 
     }
     case "wasm": {
       const { initWasmBackend } = await import("./backends/wasm");
-      const { threads, simd } = await initWasmBackend();
+      const { threads, simd, nativeConv } = await initWasmBackend();
       rungThreads = threads;
-      return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})`;
+      const blas = nativeConv?.library?.match(/^(OpenBLAS [\d.]+).*\((\w+) kernels\)$/);
+      const convs = nativeConv?.library ? ` with ${blas ? `${blas[1]} (${blas[2]})` : nativeConv.library} convolutions` : "";
+      return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})${convs}`;
     }
     case "cpu":
       if (!(await tf.setBackend("cpu"))) throw new Error("the cpu backend did not initialise");

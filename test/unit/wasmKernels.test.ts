@@ -8,6 +8,10 @@ import * as tf from "@tensorflow/tfjs";
 import { initWasmBackend, WASM_KERNEL_CONFIGS, type WasmInitResult } from "../../kernel/fer/backends/wasm";
 import { assertClose as assertCloseRelative, rand } from "../helpers/numeric";
 
+// These tests check fernb's wasm kernels themselves; the native convolutions that replace some of
+// them where OpenBLAS is available are checked by nativeConv.test.ts.
+process.env.FERNB_NATIVE_CONV = "0";
+
 const TOL = 1e-4;
 
 

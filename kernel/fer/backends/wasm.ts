@@ -24,6 +24,7 @@ import * as tfwasm from "@tensorflow/tfjs-backend-wasm";
 import * as os from "node:os";
 import * as path from "node:path";
 import { registerWasmKernels } from "./wasmKernels";
+import { type NativeConvStatus, registerNativeConvKernels } from "./wasmNativeConv";
 
 export { registerWasmKernels, unregisterWasmKernels, WASM_KERNEL_CONFIGS } from "./wasmKernels";
 
@@ -45,6 +46,8 @@ export interface WasmInitResult {
   simd: boolean;
   /** Why fewer threads than requested are used, when that is the case. */
   reason?: string;
+  /** The native (OpenBLAS) convolution kernels: their library, or why they are not used. */
+  nativeConv?: NativeConvStatus;
 }
 
 const BACKEND = "wasm";
@@ -68,7 +71,10 @@ export async function initWasmBackend(options: WasmInitOptions = {}): Promise<Wa
     });
   }
   const result = await initPromise;
-  if (options.kernels !== false) registerWasmKernels();
+  if (options.kernels !== false) {
+    registerWasmKernels();
+    result.nativeConv = registerNativeConvKernels(result.threads);
+  }
   if (tf.getBackend() !== BACKEND) await activate();
   return result;
 }

@@ -1,0 +1,240 @@
+/*
+ * fernb's native convolution kernels: 2-D convolution and its two gradients for NHWC tensors and
+ * HWIO filters, as im2col + one OpenBLAS SGEMM each. A Node-API addon, called by the wasm
+ * backend's kernels in ../wasmNativeConv.ts on tensors that live on the wasm heap (no copies).
+ *
+ * Shapes come in one Int32Array `dims`:
+ *   [N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, CO]
+ * Every function checks that the arrays it was given are as long as the shapes say, so a wrong
+ * call is a thrown error, never a read or write outside the arrays.
+ *
+ *   conv2d(x, w, out, dims)            out[N,OH,OW,CO]  = conv(x[N,H,W,C], w[KH,KW,C,CO])
+ *   conv2dBackpropInput(dy, w, dx, dims) dx[N,H,W,C]   = ∂/∂x  (dy[N,OH,OW,CO])
+ *   conv2dBackpropFilter(x, dy, dw, dims) dw[KH,KW,C,CO] = ∂/∂w
+ *   setThreads(n), threads(), config()
+ *
+ * im2col/col2im run on the calling thread; OpenBLAS's SGEMM uses setThreads(n) threads. (An OpenMP
+ * im2col was slower: libgomp's spinning workers took the cores OpenBLAS's threads needed.)
+ */
+#include <node_api.h>
+#include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+extern char *openblas_get_corename(void);
+
+typedef struct {
+  int64_t n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow, co;
+} Dims;
+
+static float *scratch = NULL;
+static size_t scratchLen = 0;
+
+static float *scratchFloats(size_t len) {
+  if (len > scratchLen) {
+    free(scratch);
+    scratch = (float *)malloc(len * sizeof(float));
+    scratchLen = scratch ? len : 0;
+  }
+  return scratch;
+}
+
+/* True when the convolution reads x directly as the [N·OH·OW, C] matrix (1×1, stride 1, no pad). */
+static int isPointwise(const Dims *d) {
+  return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 && d->oh == d->h && d->ow == d->w;
+}
+
+/* col[(b·OH + y)·OW + x][(i·KW + j)·C + c] = x[b, y·SH + i − PT, x·SW + j − PL, c], or 0 outside. */
+static void im2col(const float *x, float *col, const Dims *d) {
+  const int64_t k = d->kh * d->kw * d->c;
+  const int64_t rows = d->n * d->oh * d->ow;
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t b = r / (d->oh * d->ow), y = (r / d->ow) % d->oh, xo = r % d->ow;
+    float *dst = col + r * k;
+    for (int64_t i = 0; i < d->kh; i++) {
+      const int64_t iy = y * d->sh + i - d->pt;
+      for (int64_t j = 0; j < d->kw; j++) {
+        const int64_t ix = xo * d->sw + j - d->pl;
+        float *cell = dst + (i * d->kw + j) * d->c;
+        if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) memset(cell, 0, d->c * sizeof(float));
+        else memcpy(cell, x + ((b * d->h + iy) * d->w + ix) * d->c, d->c * sizeof(float));
+      }
+    }
+  }
+}
+
+/* The adjoint of im2col: dx = scatter-add(col). */
+static void col2im(const float *col, float *dx, const Dims *d) {
+  const int64_t k = d->kh * d->kw * d->c;
+  memset(dx, 0, d->n * d->h * d->w * d->c * sizeof(float));
+  for (int64_t b = 0; b < d->n; b++) {
+    for (int64_t y = 0; y < d->oh; y++) {
+      for (int64_t xo = 0; xo < d->ow; xo++) {
+        const float *src = col + ((b * d->oh + y) * d->ow + xo) * k;
+        for (int64_t i = 0; i < d->kh; i++) {
+          const int64_t iy = y * d->sh + i - d->pt;
+          if (iy < 0 || iy >= d->h) continue;
+          for (int64_t j = 0; j < d->kw; j++) {
+            const int64_t ix = xo * d->sw + j - d->pl;
+            if (ix < 0 || ix >= d->w) continue;
+            float *out = dx + ((b * d->h + iy) * d->w + ix) * d->c;
+            const float *in = src + (i * d->kw + j) * d->c;
+            for (int64_t c = 0; c < d->c; c++) out[c] += in[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---- Node-API plumbing ---- */
+
+static napi_value throwError(napi_env env, const char *message) {
+  napi_throw_error(env, "FERNB_NATIVE_CONV", message);
+  return NULL;
+}
+
+/* The float data of a Float32Array argument, and its length in floats. */
+static int floatArg(napi_env env, napi_value v, float **data, size_t *len) {
+  napi_typedarray_type type;
+  size_t length;
+  void *ptr;
+  napi_value buffer;
+  size_t offset;
+  bool ok = false;
+  if (napi_is_typedarray(env, v, &ok) != napi_ok || !ok) return 0;
+  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, &buffer, &offset) != napi_ok) return 0;
+  if (type != napi_float32_array || (ptr == NULL && length > 0)) return 0;
+  *data = (float *)ptr;
+  *len = length;
+  return 1;
+}
+
+static int dimsArg(napi_env env, napi_value v, Dims *d) {
+  napi_typedarray_type type;
+  size_t length;
+  void *ptr;
+  napi_value buffer;
+  size_t offset;
+  bool ok = false;
+  if (napi_is_typedarray(env, v, &ok) != napi_ok || !ok) return 0;
+  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, &buffer, &offset) != napi_ok) return 0;
+  if (type != napi_int32_array || length != 13) return 0;
+  const int32_t *a = (const int32_t *)ptr;
+  for (int i = 0; i < 13; i++) if (a[i] < 0) return 0;
+  d->n = a[0]; d->h = a[1]; d->w = a[2]; d->c = a[3]; d->kh = a[4]; d->kw = a[5]; d->sh = a[6]; d->sw = a[7];
+  d->pt = a[8]; d->pl = a[9]; d->oh = a[10]; d->ow = a[11]; d->co = a[12];
+  return d->sh >= 1 && d->sw >= 1 && d->kh >= 1 && d->kw >= 1;
+}
+
+/* Parses (a, b, out, dims) and checks the three lengths against the dims. */
+static int args4(napi_env env, napi_callback_info info, float **a, float **b, float **out, Dims *d, int which) {
+  size_t argc = 4;
+  napi_value argv[4];
+  size_t la, lb, lo;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) return 0;
+  if (!dimsArg(env, argv[3], d)) return 0;
+  const size_t xLen = (size_t)(d->n * d->h * d->w * d->c);
+  const size_t wLen = (size_t)(d->kh * d->kw * d->c * d->co);
+  const size_t yLen = (size_t)(d->n * d->oh * d->ow * d->co);
+  size_t wantA, wantB, wantOut;
+  if (which == 0) { wantA = xLen; wantB = wLen; wantOut = yLen; }        /* conv2d */
+  else if (which == 1) { wantA = yLen; wantB = wLen; wantOut = xLen; }   /* backprop input */
+  else { wantA = xLen; wantB = yLen; wantOut = wLen; }                   /* backprop filter */
+  if (!floatArg(env, argv[0], a, &la) || !floatArg(env, argv[1], b, &lb) || !floatArg(env, argv[2], out, &lo)) return 0;
+  return la == wantA && lb == wantB && lo == wantOut;
+}
+
+static napi_value Conv2d(napi_env env, napi_callback_info info) {
+  float *x, *w, *y;
+  Dims d;
+  if (!args4(env, info, &x, &w, &y, &d, 0)) return throwError(env, "conv2d(x, w, out, dims): bad arguments or lengths");
+  const int64_t m = d.n * d.oh * d.ow, k = d.kh * d.kw * d.c;
+  const float *a = x;
+  if (!isPointwise(&d)) {
+    float *col = scratchFloats((size_t)(m * k));
+    if (!col) return throwError(env, "conv2d: out of memory for im2col");
+    im2col(x, col, &d);
+    a = col;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d.co, (int)k, 1.0f, a, (int)k, w, (int)d.co, 0.0f, y, (int)d.co);
+  return NULL;
+}
+
+static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  float *dy, *w, *dx;
+  Dims d;
+  if (!args4(env, info, &dy, &w, &dx, &d, 1)) return throwError(env, "conv2dBackpropInput(dy, w, dx, dims): bad arguments or lengths");
+  const int64_t m = d.n * d.oh * d.ow, k = d.kh * d.kw * d.c;
+  if (isPointwise(&d)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d.co, 1.0f, dy, (int)d.co, w, (int)d.co, 0.0f, dx, (int)k);
+    return NULL;
+  }
+  float *col = scratchFloats((size_t)(m * k));
+  if (!col) return throwError(env, "conv2dBackpropInput: out of memory for col2im");
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d.co, 1.0f, dy, (int)d.co, w, (int)d.co, 0.0f, col, (int)k);
+  col2im(col, dx, &d);
+  return NULL;
+}
+
+static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  float *x, *dy, *dw;
+  Dims d;
+  if (!args4(env, info, &x, &dy, &dw, &d, 2)) return throwError(env, "conv2dBackpropFilter(x, dy, dw, dims): bad arguments or lengths");
+  const int64_t m = d.n * d.oh * d.ow, k = d.kh * d.kw * d.c;
+  const float *a = x;
+  if (!isPointwise(&d)) {
+    float *col = scratchFloats((size_t)(m * k));
+    if (!col) return throwError(env, "conv2dBackpropFilter: out of memory for im2col");
+    im2col(x, col, &d);
+    a = col;
+  }
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d.co, (int)m, 1.0f, a, (int)k, dy, (int)d.co, 0.0f, dw, (int)d.co);
+  return NULL;
+}
+
+static napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t n = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1)
+    return throwError(env, "setThreads(n): n must be a positive integer");
+  openblas_set_num_threads(n);
+  return NULL;
+}
+
+static napi_value Threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_create_int32(env, openblas_get_num_threads(), &v);
+  return v;
+}
+
+static napi_value Config(napi_env env, napi_callback_info info) {
+  (void)info;
+  char text[512];
+  napi_value v;
+  snprintf(text, sizeof text, "%s (%s kernels)", openblas_get_config(), openblas_get_corename());
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"conv2d", NULL, Conv2d, NULL, NULL, NULL, napi_default, NULL},
+    {"conv2dBackpropInput", NULL, Conv2dBackpropInput, NULL, NULL, NULL, napi_default, NULL},
+    {"conv2dBackpropFilter", NULL, Conv2dBackpropFilter, NULL, NULL, NULL, napi_default, NULL},
+    {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
+    {"threads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
+    {"config", NULL, Config, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

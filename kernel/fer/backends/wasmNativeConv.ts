@@ -1,0 +1,205 @@
+/**
+ * Native convolutions for the wasm backend: Conv2D, FusedConv2D, Conv2DBackpropInput and
+ * Conv2DBackpropFilter computed by OpenBLAS (im2col + one SGEMM each) in a small Node-API addon,
+ * ./native/blasconv.c, on the tensors where they already are (the wasm heap: no copies).
+ *
+ * Why: convolutions are ~75% of a ResNet-18 training step on wasm, and WebAssembly's 128-bit SIMD
+ * without fused multiply-add runs them at about a quarter of what the same CPU does natively with
+ * AVX2/AVX-512 FMA. Everything else (batch norm, the optimizer, pooling…) stays on the wasm kernels.
+ *
+ * The addon is built by `npm run build` into dist/native/ where a C compiler, Node's headers and
+ * OpenBLAS (Debian: libopenblas-dev) exist; without it, or with FERNB_NATIVE_CONV=0, the wasm
+ * kernels are used and the backend description says why. Cases the addon does not cover (NCHW,
+ * dilation, other dtypes, activations other than linear/relu) go to the wasm kernels.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { conv2dBackpropFilter } from "./wasmConv2dBackpropFilter";
+import { conv2dBackpropInput } from "./wasmConv2dBackpropInput";
+import { type Backend, type Info, type KernelArgs, type Padding, captureShipped, heapF32, mark, run, shippedKernel } from "./wasmUtil";
+
+interface BlasConvAddon {
+  conv2d(x: Float32Array, w: Float32Array, out: Float32Array, dims: Int32Array): void;
+  conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
+  setThreads(n: number): void;
+  threads(): number;
+  config(): string;
+}
+
+export const NATIVE_CONV_FILE = "fernb_blasconv.node";
+
+/** Where `npm run build` puts the addon: <package root>/dist/native/. */
+export function nativeConvPath(): string | undefined {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, "dist", "native", NATIVE_CONV_FILE);
+    if (existsSync(candidate)) return candidate;
+    const beside = path.join(dir, "native", NATIVE_CONV_FILE); // dist/kernel.js → dist/native/
+    if (existsSync(beside)) return beside;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+let addon: BlasConvAddon | undefined;
+let unavailable: string | undefined;
+
+/** Loads the addon once. Returns it, or why it is not available. */
+export function loadNativeConv(): { addon?: BlasConvAddon; reason?: string } {
+  if (addon || unavailable) return { addon, reason: unavailable };
+  if (process.env.FERNB_NATIVE_CONV === "0") return { reason: (unavailable = "turned off (FERNB_NATIVE_CONV=0)") };
+  const file = nativeConvPath();
+  if (!file) return { reason: (unavailable = `not built (no dist/native/${NATIVE_CONV_FILE}: npm run build needs a C compiler and libopenblas-dev)`) };
+  try {
+    chooseOpenBlasCore();
+    addon = require(file) as BlasConvAddon;
+    return { addon };
+  } catch (e) {
+    unavailable = `${file} did not load: ${String((e as Error).message).split("\n")[0]}`;
+    return { reason: unavailable };
+  }
+}
+
+/**
+ * OpenBLAS picks its kernels from the CPU model when it loads; releases before 0.3.22 (Debian 12
+ * ships 0.3.21) do not know AMD Zen 4 and fall back to the AVX2 (Haswell) kernels, half the speed
+ * of the AVX-512 (SkylakeX) ones measured on such a CPU. With every AVX-512 subset those kernels use,
+ * ask for them, unless the user set OPENBLAS_CORETYPE.
+ */
+function chooseOpenBlasCore(): void {
+  if (process.env.OPENBLAS_CORETYPE || process.platform !== "linux") return;
+  let flags: Set<string>;
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("flags"));
+    flags = new Set((line ?? "").split(":")[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    return;
+  }
+  if (["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"].every((f) => flags.has(f))) process.env.OPENBLAS_CORETYPE = "SkylakeX";
+}
+
+/** [N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, CO] for the addon. */
+function dims(info: tf.backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth, info.outChannels,
+  ]);
+}
+
+function covered(info: tf.backend_util.Conv2DInfo, ...tensors: Info[]): boolean {
+  return info.dilationHeight === 1 && info.dilationWidth === 1 && tensors.every((t) => t.dtype === "float32" && t.shape.every((d) => d > 0));
+}
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: Padding;
+  dataFormat: "NHWC" | "NCHW";
+  dilations?: number | [number, number];
+  dimRoundingMode?: "floor" | "round" | "ceil";
+}
+
+function convInfo(x: Info, filter: Info, a: ConvAttrs): tf.backend_util.Conv2DInfo | undefined {
+  if (a.dataFormat === "NCHW") return undefined;
+  return tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
+    a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false, "channelsLast",
+  );
+}
+
+/** out = conv(x, filter) by the addon; undefined when the case is not covered. */
+function nativeForward(backend: Backend, x: Info, filter: Info, attrs: ConvAttrs): Info | undefined {
+  const info = convInfo(x, filter, attrs);
+  if (!addon || !info || !covered(info, x, filter)) return undefined;
+  const out = backend.makeOutput(info.outShape, "float32");
+  addon.conv2d(heapF32(backend, x), heapF32(backend, filter), heapF32(backend, out), dims(info));
+  return out;
+}
+
+function conv2d(args: KernelArgs): Info {
+  const { x, filter } = args.inputs as { x: Info; filter: Info };
+  return nativeForward(args.backend, x, filter, args.attrs as unknown as ConvAttrs)
+    ?? run("Conv2D", args.backend, args.inputs as Record<string, Info>, args.attrs);
+}
+
+function fusedConv2d(args: KernelArgs): Info {
+  const { x, filter, bias, preluActivationWeights } = args.inputs as { x: Info; filter: Info; bias?: Info; preluActivationWeights?: Info };
+  const activation = (args.attrs.activation as string | undefined) ?? "linear";
+  const simple = !preluActivationWeights && (activation === "linear" || activation === "relu");
+  const biasOk = !bias || (bias.dtype === "float32" && bias.shape.reduce((a, b) => a * b, 1) === filter.shape[3]);
+  const out = simple && biasOk ? nativeForward(args.backend, x, filter, args.attrs as unknown as ConvAttrs) : undefined;
+  if (!out) return shippedKernel("FusedConv2D")!({ inputs: args.inputs, backend: args.backend, attrs: args.attrs as tf.NamedAttrMap }) as Info;
+  if (bias || activation === "relu") {
+    const y = heapF32(args.backend, out);
+    const b = bias ? heapF32(args.backend, bias) : undefined;
+    const co = filter.shape[3];
+    const relu = activation === "relu";
+    for (let i = 0; i < y.length; i += co) {
+      for (let c = 0; c < co; c++) {
+        let v = y[i + c] + (b ? b[c] : 0);
+        if (relu && v < 0) v = 0;
+        y[i + c] = v;
+      }
+    }
+  }
+  return out;
+}
+
+function backpropInput(args: KernelArgs): Info {
+  const { dy, filter } = args.inputs as { dy: Info; filter: Info };
+  const attrs = args.attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
+  const info = attrs.dataFormat === "NCHW" ? undefined : tf.backend_util.computeConv2DInfo(
+    attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast",
+  );
+  if (!addon || !info || !covered(info, dy, filter) || attrs.inputShape.some((d) => d <= 0)) return conv2dBackpropInput(args);
+  const dx = args.backend.makeOutput(attrs.inputShape, "float32");
+  addon.conv2dBackpropInput(heapF32(args.backend, dy), heapF32(args.backend, filter), heapF32(args.backend, dx), dims(info));
+  return dx;
+}
+
+function backpropFilter(args: KernelArgs): Info {
+  const { x, dy } = args.inputs as { x: Info; dy: Info };
+  const attrs = args.attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
+  const info = attrs.dataFormat === "NCHW" ? undefined : tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast",
+  );
+  if (!addon || !info || !covered(info, x, dy)) return conv2dBackpropFilter(args);
+  const dw = args.backend.makeOutput(attrs.filterShape, "float32");
+  addon.conv2dBackpropFilter(heapF32(args.backend, x), heapF32(args.backend, dy), heapF32(args.backend, dw), dims(info));
+  return dw;
+}
+
+const config = (kernelName: string, f: (args: KernelArgs) => Info): tf.KernelConfig =>
+  ({ kernelName, backendName: "wasm", kernelFunc: mark(f as unknown as tf.KernelFunc) });
+
+export const NATIVE_CONV_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
+  config("Conv2D", conv2d),
+  config("FusedConv2D", fusedConv2d),
+  config("Conv2DBackpropInput", backpropInput),
+  config("Conv2DBackpropFilter", backpropFilter),
+];
+
+export interface NativeConvStatus {
+  /** e.g. "OpenBLAS 0.3.21 … (Haswell kernels)", when the native kernels are registered. */
+  library?: string;
+  /** Why they are not, otherwise. */
+  reason?: string;
+}
+
+/**
+ * Registers the native convolution kernels for 'wasm' (over fernb's wasm ones) when the addon
+ * loads, with `threads` OpenBLAS threads. Safe to call repeatedly.
+ */
+export function registerNativeConvKernels(threads: number): NativeConvStatus {
+  const { addon: a, reason } = loadNativeConv();
+  if (!a) return { reason };
+  a.setThreads(Math.max(1, threads));
+  for (const cfg of NATIVE_CONV_KERNEL_CONFIGS) {
+    captureShipped(cfg.kernelName);
+    const current = tf.getKernel(cfg.kernelName, "wasm");
+    if (current?.kernelFunc === cfg.kernelFunc) continue;
+    if (current) tf.unregisterKernel(cfg.kernelName, "wasm");
+    tf.registerKernel(cfg);
+  }
+  return { library: a.config() };
+}

@@ -1,0 +1,103 @@
+/**
+ * The native (OpenBLAS) convolution kernels of the wasm backend against the cpu backend:
+ * Conv2D, FusedConv2D (bias, relu) and both gradients over random shapes, strides 1–2 and
+ * same/valid/explicit padding, plus a refusal test of the addon's argument checks.
+ * The addon is built by `npm run build` (needs a C compiler and libopenblas-dev; .ci/run installs it).
+ * Run: node --import tsx --test test/unit/nativeConv.test.ts
+ */
+import { before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initWasmBackend, type WasmInitResult } from "../../kernel/fer/backends/wasm";
+import { loadNativeConv, NATIVE_CONV_KERNEL_CONFIGS } from "../../kernel/fer/backends/wasmNativeConv";
+import { initBackend } from "../../kernel/fer/backend";
+import { assertClose, rand } from "../helpers/numeric";
+
+const TOL = 1e-4;
+type Shape4 = [number, number, number, number];
+type Pad = "same" | "valid" | tf.backend_util.ExplicitPadding;
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(f);
+  const vals = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
+  tf.dispose(outs);
+  return vals;
+}
+
+async function compare(what: string, f: () => tf.Tensor[]): Promise<void> {
+  const expected = await on("cpu", f);
+  const actual = await on("wasm", f);
+  expected.forEach((e, i) => assertClose(actual[i], e, `${what} [output ${i}]`, TOL));
+}
+
+let init: WasmInitResult;
+
+before(async () => {
+  init = await initWasmBackend();
+});
+
+describe("native convolution addon", () => {
+  test("loads and its kernels are the registered wasm convolutions", () => {
+    const { addon, reason } = loadNativeConv();
+    assert.ok(addon, `the native convolution addon is not available: ${reason}`);
+    assert.match(init.nativeConv?.library ?? "", /OpenBLAS/);
+    for (const cfg of NATIVE_CONV_KERNEL_CONFIGS) assert.equal(tf.getKernel(cfg.kernelName, "wasm")?.kernelFunc, cfg.kernelFunc, cfg.kernelName);
+  });
+
+  test("the backend description names the native convolutions", async () => {
+    const info = await initBackend("wasm");
+    assert.match(info.description, /WebAssembly \(SIMD, \d threads?\) with OpenBLAS [\d.]+ \(\w+\) convolutions/);
+  });
+
+  test("refuses arrays shorter than the shapes say, instead of reading past them", () => {
+    const { addon } = loadNativeConv();
+    assert.ok(addon);
+    const dims = Int32Array.from([1, 4, 4, 2, 3, 3, 1, 1, 1, 1, 4, 4, 3]); // x 1×4×4×2, w 3×3×2×3, same padding
+    const x = new Float32Array(32), w = new Float32Array(54), y = new Float32Array(48);
+    addon.conv2d(x, w, y, dims);
+    assert.throws(() => addon.conv2d(x.subarray(1), w, y, dims), /bad arguments or lengths/);
+    assert.throws(() => addon.conv2dBackpropInput(y, w, new Float32Array(31), dims), /bad arguments or lengths/);
+    assert.throws(() => addon.conv2dBackpropFilter(x, y, w.subarray(0, 50), dims), /bad arguments or lengths/);
+    assert.throws(() => addon.conv2d(x, w, y, Int32Array.from([1, 4, 4, 2, 3, 3, 0, 1, 1, 1, 4, 4, 3])), /bad arguments/);
+    assert.throws(() => (addon.conv2d as unknown as (...a: unknown[]) => void)(Array.from(x), w, y, dims), /bad arguments/);
+  });
+});
+
+describe("Conv2D, FusedConv2D and their gradients match the cpu backend", () => {
+  const cases: { x: Shape4; w: Shape4; s: number | [number, number]; pad: Pad }[] = [];
+  let seed = 3;
+  const pick = (lo: number, hi: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return lo + ((seed >>> 8) % (hi - lo + 1));
+  };
+  for (const s of [1, 2] as const) {
+    for (const pad of ["same", "valid"] as const) {
+      for (const k of [1, 3, 2, 5]) {
+        const c = pick(1, 5);
+        cases.push({ x: [pick(1, 3), pick(k + 2, 11), pick(k + 2, 11), c], w: [k, k === 5 ? 3 : k, c, pick(1, 6)], s, pad });
+      }
+    }
+  }
+  cases.push({ x: [2, 13, 13, 1], w: [7, 7, 1, 3], s: 2, pad: "same" }); // ImageNet stem
+  cases.push({ x: [2, 9, 8, 3], w: [3, 3, 3, 4], s: [2, 1], pad: "same" });
+  cases.push({ x: [2, 8, 9, 3], w: [3, 2, 3, 2], s: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] });
+  cases.push({ x: [3, 6, 6, 16], w: [1, 1, 16, 8], s: 2, pad: "valid" }); // ResNet shortcut
+  for (const c of cases) {
+    test(`x ${c.x} filter ${c.w} stride ${c.s} pad ${JSON.stringify(c.pad)}`, async () => {
+      const xv = rand(size(c.x), 11), wv = rand(size(c.w), 13), bv = rand(c.w[3], 19);
+      await compare("y, fused relu(y + b), dx, dW", () => {
+        const x = tf.tensor4d(xv, c.x), w = tf.tensor4d(wv, c.w), b = tf.tensor1d(bv);
+        const y = tf.conv2d(x, w, c.s, c.pad);
+        const fused = tf.fused.conv2d({ x, filter: w, strides: c.s, pad: c.pad, bias: b, activation: "relu" });
+        const g = tf.grads((a: tf.Tensor, f: tf.Tensor) => {
+          const out = tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, c.s, c.pad);
+          return out.mul(tf.tensor(rand(out.size, 17), out.shape)).sum();
+        });
+        return [y, fused, ...g([x, w])];
+      });
+    });
+  }
+});
