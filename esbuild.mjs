@@ -2,7 +2,7 @@
 //   extension host  extension/extension.ts   → dist/extension.js   (cjs, `vscode` external)
 //   kernel process  kernel/main.ts           → dist/kernel.js      (node, npm packages external)
 //   webview         extension/renderers/*.ts → dist/renderers/*.js (browser ESM, self-contained)
-//   native addon    kernel/fer/backends/native/blasconv.c → dist/native/ (optional, see its build.mjs)
+//   native addon    kernel/fer/backends/native/kernels.c → dist/native/ (optional, see its build.mjs)
 // Usage: node esbuild.mjs [--watch] [--minify]
 import * as esbuild from "esbuild";
 import { execFileSync } from "node:child_process";
@@ -56,7 +56,7 @@ if (watch) {
   console.log("esbuild: watching…");
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
-  // The optional native convolution addon (OpenBLAS); it explains itself and never fails the build.
+  // The optional native kernels addon (OpenBLAS); it explains itself and never fails the build.
   execFileSync(process.execPath, ["kernel/fer/backends/native/build.mjs"], { stdio: "inherit" });
   // Declarations of the FER library, so `import ... from "fernb"` in cells is type-checked.
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.types.json"], { stdio: "inherit" });

@@ -9,8 +9,8 @@ import { initWasmBackend, WASM_KERNEL_CONFIGS, type WasmInitResult } from "../..
 import { assertClose as assertCloseRelative, rand } from "../helpers/numeric";
 
 // These tests check fernb's wasm kernels themselves; the native convolutions that replace some of
-// them where OpenBLAS is available are checked by nativeConv.test.ts.
-process.env.FERNB_NATIVE_CONV = "0";
+// them where OpenBLAS is available are checked by native.test.ts.
+process.env.FERNB_NATIVE = "0";
 
 const TOL = 1e-4;
 

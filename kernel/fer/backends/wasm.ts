@@ -24,7 +24,7 @@ import * as tfwasm from "@tensorflow/tfjs-backend-wasm";
 import * as os from "node:os";
 import * as path from "node:path";
 import { registerWasmKernels } from "./wasmKernels";
-import { type NativeConvStatus, registerNativeConvKernels } from "./wasmNativeConv";
+import { type NativeKernelStatus, registerNativeKernels } from "./wasmNative";
 
 export { registerWasmKernels, unregisterWasmKernels, WASM_KERNEL_CONFIGS } from "./wasmKernels";
 
@@ -47,7 +47,7 @@ export interface WasmInitResult {
   /** Why fewer threads than requested are used, when that is the case. */
   reason?: string;
   /** The native (OpenBLAS) convolution kernels: their library, or why they are not used. */
-  nativeConv?: NativeConvStatus;
+  native?: NativeKernelStatus;
 }
 
 const BACKEND = "wasm";
@@ -73,7 +73,7 @@ export async function initWasmBackend(options: WasmInitOptions = {}): Promise<Wa
   const result = await initPromise;
   if (options.kernels !== false) {
     registerWasmKernels();
-    result.nativeConv = registerNativeConvKernels(result.threads);
+    result.native = registerNativeKernels(result.threads);
   }
   if (tf.getBackend() !== BACKEND) await activate();
   return result;

@@ -1,7 +1,7 @@
-// Builds the native convolution addon (blasconv.c → dist/native/fernb_blasconv.node) with the
+// Builds the native kernels addon (kernels.c → dist/native/fernb_native.node) with the
 // system C compiler against Node's own headers and OpenBLAS (Debian: libopenblas-dev). No network,
 // no node-gyp. It is optional: when something is missing, it says what and exits 0, and fernb's
-// wasm kernels compute the convolutions instead (see ../wasmNativeConv.ts).
+// wasm kernels compute the convolutions instead (see ../wasmNative.ts).
 // Usage: node kernel/fer/backends/native/build.mjs [--strict]   (--strict: exit 1 if it cannot build)
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
@@ -10,17 +10,17 @@ import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../../../..");
-const source = path.join(here, "blasconv.c");
+const source = path.join(here, "kernels.c");
 const outDir = path.join(root, "dist", "native");
-const out = path.join(outDir, "fernb_blasconv.node");
+const out = path.join(outDir, "fernb_native.node");
 const strict = process.argv.includes("--strict");
 
 function skip(why) {
-  console.log(`native convolutions not built: ${why}. Training uses the wasm kernels (slower).`);
+  console.log(`native kernels not built: ${why}. Training uses the wasm kernels (slower).`);
   process.exit(strict ? 1 : 0);
 }
 
-if (process.env.FERNB_NATIVE_CONV === "0") skip("FERNB_NATIVE_CONV=0");
+if (process.env.FERNB_NATIVE === "0") skip("FERNB_NATIVE=0");
 if (process.platform !== "linux") skip(`only set up for Linux, not ${process.platform}`);
 if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs && statSync(out).mtimeMs >= statSync(fileURLToPath(import.meta.url)).mtimeMs) process.exit(0);
 
@@ -36,7 +36,7 @@ const tmp = `${out}.${process.pid}.tmp`;
 try {
   execFileSync(cc, [
     "-O3", "-fPIC", "-shared", "-Wall", "-Wextra",
-    `-I${nodeInclude}`, `-I${blasInclude}`, "-DNODE_GYP_MODULE_NAME=fernb_blasconv",
+    `-I${nodeInclude}`, `-I${blasInclude}`, "-DNODE_GYP_MODULE_NAME=fernb_native",
     source, "-o", tmp, "-lopenblas",
   ], { stdio: ["ignore", "pipe", "pipe"] });
 } catch (e) {
@@ -44,4 +44,4 @@ try {
   skip(`${cc} failed (${detail})`);
 }
 renameSync(tmp, out);
-console.log(`native convolutions: built ${path.relative(root, out)} (OpenBLAS)`);
+console.log(`native kernels: built ${path.relative(root, out)} (OpenBLAS)`);

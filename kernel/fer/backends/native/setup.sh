@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the native convolution addon (blasconv.c) needs to build: a C compiler and OpenBLAS
+# Installs what the native convolution addon (kernels.c) needs to build: a C compiler and OpenBLAS
 # (Debian: gcc, libc6-dev, libopenblas-dev), with apt-get, only when something is missing. Then
-# `npm run build` (also run by `npm ci` / `npm install`) compiles dist/native/fernb_blasconv.node.
+# `npm run build` (also run by `npm ci` / `npm install`) compiles dist/native/fernb_native.node.
 # Without these, fernb still works: the wasm kernels compute the convolutions, about 2× slower.
 set -euo pipefail
 say() { echo "[native-setup] $*"; }

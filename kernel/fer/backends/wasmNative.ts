@@ -1,14 +1,15 @@
 /**
- * Native convolutions for the wasm backend: Conv2D, FusedConv2D, Conv2DBackpropInput and
+ * Native kernels for the wasm backend: Conv2D, FusedConv2D, Conv2DBackpropInput and
  * Conv2DBackpropFilter computed by OpenBLAS (im2col + one SGEMM each) in a small Node-API addon,
- * ./native/blasconv.c, on the tensors where they already are (the wasm heap: no copies).
+ * ./native/kernels.c, on the tensors where they already are (the wasm heap: no copies); the same
+ * addon runs the leading-axes pass of fernb's Sum/Mean kernels (./wasmSum.ts) once registered.
  *
  * Why: convolutions are ~75% of a ResNet-18 training step on wasm, and WebAssembly's 128-bit SIMD
  * without fused multiply-add runs them at about a quarter of what the same CPU does natively with
  * AVX2/AVX-512 FMA. Everything else (batch norm, the optimizer, pooling…) stays on the wasm kernels.
  *
  * The addon is built by `npm run build` into dist/native/ where a C compiler, Node's headers and
- * OpenBLAS (Debian: libopenblas-dev) exist; without it, or with FERNB_NATIVE_CONV=0, the wasm
+ * OpenBLAS (Debian: libopenblas-dev) exist; without it, or with FERNB_NATIVE=0, the wasm
  * kernels are used and the backend description says why. Cases the addon does not cover (NCHW,
  * dilation, other dtypes, activations other than linear/relu) go to the wasm kernels.
  */
@@ -19,40 +20,47 @@ import { conv2dBackpropFilter } from "./wasmConv2dBackpropFilter";
 import { conv2dBackpropInput } from "./wasmConv2dBackpropInput";
 import { type Backend, type Info, type KernelArgs, type Padding, captureShipped, heapF32, mark, run, shippedKernel } from "./wasmUtil";
 
-interface BlasConvAddon {
+interface NativeAddon {
   conv2d(x: Float32Array, w: Float32Array, out: Float32Array, dims: Int32Array): void;
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
+  sumLeading(x: Float32Array, out: Float32Array, outer: number, scale: number): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;
 }
 
-export const NATIVE_CONV_FILE = "fernb_blasconv.node";
+export const NATIVE_FILE = "fernb_native.node";
 
 /** Where `npm run build` puts the addon: <package root>/dist/native/. */
-export function nativeConvPath(): string | undefined {
+export function nativePath(): string | undefined {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, "dist", "native", NATIVE_CONV_FILE);
+    const candidate = path.join(dir, "dist", "native", NATIVE_FILE);
     if (existsSync(candidate)) return candidate;
-    const beside = path.join(dir, "native", NATIVE_CONV_FILE); // dist/kernel.js → dist/native/
+    const beside = path.join(dir, "native", NATIVE_FILE); // dist/kernel.js → dist/native/
     if (existsSync(beside)) return beside;
     if (path.dirname(dir) === dir) return undefined;
   }
 }
 
-let addon: BlasConvAddon | undefined;
+let addon: NativeAddon | undefined;
 let unavailable: string | undefined;
+let registered = false;
+
+/** The addon, once registerNativeKernels has registered the native kernels (else undefined). */
+export function nativeAddon(): NativeAddon | undefined {
+  return registered ? addon : undefined;
+}
 
 /** Loads the addon once. Returns it, or why it is not available. */
-export function loadNativeConv(): { addon?: BlasConvAddon; reason?: string } {
+export function loadNative(): { addon?: NativeAddon; reason?: string } {
   if (addon || unavailable) return { addon, reason: unavailable };
-  if (process.env.FERNB_NATIVE_CONV === "0") return { reason: (unavailable = "turned off (FERNB_NATIVE_CONV=0)") };
-  const file = nativeConvPath();
-  if (!file) return { reason: (unavailable = `not built (no dist/native/${NATIVE_CONV_FILE}: npm run build needs a C compiler and libopenblas-dev)`) };
+  if (process.env.FERNB_NATIVE === "0") return { reason: (unavailable = "turned off (FERNB_NATIVE=0)") };
+  const file = nativePath();
+  if (!file) return { reason: (unavailable = `not built (no dist/native/${NATIVE_FILE}: npm run build needs a C compiler and libopenblas-dev)`) };
   try {
     chooseOpenBlasCore();
-    addon = require(file) as BlasConvAddon;
+    addon = require(file) as NativeAddon;
     return { addon };
   } catch (e) {
     unavailable = `${file} did not load: ${String((e as Error).message).split("\n")[0]}`;
@@ -172,14 +180,14 @@ function backpropFilter(args: KernelArgs): Info {
 const config = (kernelName: string, f: (args: KernelArgs) => Info): tf.KernelConfig =>
   ({ kernelName, backendName: "wasm", kernelFunc: mark(f as unknown as tf.KernelFunc) });
 
-export const NATIVE_CONV_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
+export const NATIVE_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
   config("Conv2D", conv2d),
   config("FusedConv2D", fusedConv2d),
   config("Conv2DBackpropInput", backpropInput),
   config("Conv2DBackpropFilter", backpropFilter),
 ];
 
-export interface NativeConvStatus {
+export interface NativeKernelStatus {
   /** e.g. "OpenBLAS 0.3.21 … (Haswell kernels)", when the native kernels are registered. */
   library?: string;
   /** Why they are not, otherwise. */
@@ -190,16 +198,17 @@ export interface NativeConvStatus {
  * Registers the native convolution kernels for 'wasm' (over fernb's wasm ones) when the addon
  * loads, with `threads` OpenBLAS threads. Safe to call repeatedly.
  */
-export function registerNativeConvKernels(threads: number): NativeConvStatus {
-  const { addon: a, reason } = loadNativeConv();
+export function registerNativeKernels(threads: number): NativeKernelStatus {
+  const { addon: a, reason } = loadNative();
   if (!a) return { reason };
   a.setThreads(Math.max(1, threads));
-  for (const cfg of NATIVE_CONV_KERNEL_CONFIGS) {
+  for (const cfg of NATIVE_KERNEL_CONFIGS) {
     captureShipped(cfg.kernelName);
     const current = tf.getKernel(cfg.kernelName, "wasm");
     if (current?.kernelFunc === cfg.kernelFunc) continue;
     if (current) tf.unregisterKernel(cfg.kernelName, "wasm");
     tf.registerKernel(cfg);
   }
+  registered = true;
   return { library: a.config() };
 }

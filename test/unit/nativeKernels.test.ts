@@ -1,15 +1,15 @@
 /**
  * The native (OpenBLAS) convolution kernels of the wasm backend against the cpu backend:
  * Conv2D, FusedConv2D (bias, relu) and both gradients over random shapes, strides 1–2 and
- * same/valid/explicit padding, plus a refusal test of the addon's argument checks.
+ * same/valid/explicit padding; the leading-axes Sum/Mean pass; the addon's argument checks.
  * The addon is built by `npm run build` (needs a C compiler and libopenblas-dev; .ci/run installs it).
- * Run: node --import tsx --test test/unit/nativeConv.test.ts
+ * Run: node --import tsx --test test/unit/native.test.ts
  */
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initWasmBackend, type WasmInitResult } from "../../kernel/fer/backends/wasm";
-import { loadNativeConv, NATIVE_CONV_KERNEL_CONFIGS } from "../../kernel/fer/backends/wasmNativeConv";
+import { loadNative, NATIVE_KERNEL_CONFIGS } from "../../kernel/fer/backends/wasmNative";
 import { initBackend } from "../../kernel/fer/backend";
 import { assertClose, rand } from "../helpers/numeric";
 
@@ -41,10 +41,10 @@ before(async () => {
 
 describe("native convolution addon", () => {
   test("loads and its kernels are the registered wasm convolutions", () => {
-    const { addon, reason } = loadNativeConv();
+    const { addon, reason } = loadNative();
     assert.ok(addon, `the native convolution addon is not available: ${reason}`);
-    assert.match(init.nativeConv?.library ?? "", /OpenBLAS/);
-    for (const cfg of NATIVE_CONV_KERNEL_CONFIGS) assert.equal(tf.getKernel(cfg.kernelName, "wasm")?.kernelFunc, cfg.kernelFunc, cfg.kernelName);
+    assert.match(init.native?.library ?? "", /OpenBLAS/);
+    for (const cfg of NATIVE_KERNEL_CONFIGS) assert.equal(tf.getKernel(cfg.kernelName, "wasm")?.kernelFunc, cfg.kernelFunc, cfg.kernelName);
   });
 
   test("the backend description names the native convolutions", async () => {
@@ -53,7 +53,7 @@ describe("native convolution addon", () => {
   });
 
   test("refuses arrays shorter than the shapes say, instead of reading past them", () => {
-    const { addon } = loadNativeConv();
+    const { addon } = loadNative();
     assert.ok(addon);
     const dims = Int32Array.from([1, 4, 4, 2, 3, 3, 1, 1, 1, 1, 4, 4, 3]); // x 1×4×4×2, w 3×3×2×3, same padding
     const x = new Float32Array(32), w = new Float32Array(54), y = new Float32Array(48);
@@ -63,6 +63,18 @@ describe("native convolution addon", () => {
     assert.throws(() => addon.conv2dBackpropFilter(x, y, w.subarray(0, 50), dims), /bad arguments or lengths/);
     assert.throws(() => addon.conv2d(x, w, y, Int32Array.from([1, 4, 4, 2, 3, 3, 0, 1, 1, 1, 4, 4, 3])), /bad arguments/);
     assert.throws(() => (addon.conv2d as unknown as (...a: unknown[]) => void)(Array.from(x), w, y, dims), /bad arguments/);
+    assert.throws(() => addon.sumLeading(x, new Float32Array(5), 6, 1), /bad arguments or lengths/);
+    assert.throws(() => addon.sumLeading(x, new Float32Array(0), 0, 1), /bad arguments or lengths/);
+  });
+
+  test("Sum and Mean over leading axes (batch-norm moments and gradients) match the cpu backend", async () => {
+    for (const [shape, axes] of [[[4, 5, 6, 7], [0, 1, 2]], [[3, 9, 2], [0]], [[64, 3, 3, 130], [0, 1, 2]], [[2, 2], [0]]] as [number[], number[]][]) {
+      const v = rand(size(shape), 23);
+      await compare(`sum/mean ${shape} over ${axes}`, () => {
+        const x = tf.tensor(v, shape);
+        return [x.sum(axes), x.mean(axes, true)];
+      });
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 /*
- * fernb's native convolution kernels: 2-D convolution and its two gradients for NHWC tensors and
- * HWIO filters, as im2col + one OpenBLAS SGEMM each. A Node-API addon, called by the wasm
- * backend's kernels in ../wasmNativeConv.ts on tensors that live on the wasm heap (no copies).
+ * fernb's native kernels for the wasm backend: 2-D convolution and its two gradients for NHWC
+ * tensors and HWIO filters, as im2col + one OpenBLAS SGEMM each, and the leading-axes sum that
+ * batch norm's moments and gradients use. A Node-API addon, called by the wasm backend's kernels
+ * in ../wasmNative.ts on tensors that live on the wasm heap (no copies).
  *
  * Shapes come in one Int32Array `dims`:
  *   [N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, CO]
@@ -11,6 +12,7 @@
  *   conv2d(x, w, out, dims)            out[N,OH,OW,CO]  = conv(x[N,H,W,C], w[KH,KW,C,CO])
  *   conv2dBackpropInput(dy, w, dx, dims) dx[N,H,W,C]   = ∂/∂x  (dy[N,OH,OW,CO])
  *   conv2dBackpropFilter(x, dy, dw, dims) dw[KH,KW,C,CO] = ∂/∂w
+ *   sumLeading(x, out, outer, scale)   out[j] = scale · Σ_i x[i·inner + j], inner = out.length
  *   setThreads(n), threads(), config()
  *
  * im2col/col2im run on the calling thread; OpenBLAS's SGEMM uses setThreads(n) threads. (An OpenMP
@@ -95,7 +97,7 @@ static void col2im(const float *col, float *dx, const Dims *d) {
 /* ---- Node-API plumbing ---- */
 
 static napi_value throwError(napi_env env, const char *message) {
-  napi_throw_error(env, "FERNB_NATIVE_CONV", message);
+  napi_throw_error(env, "FERNB_NATIVE", message);
   return NULL;
 }
 
@@ -198,6 +200,41 @@ static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Float64 accumulators like the JS version it replaces (../wasmSum.ts); AVX2 where the CPU has it. */
+__attribute__((target_clones("avx2", "default")))
+static void sumRows(const float *x, float *out, int64_t outer, int64_t inner, double scale, double *acc) {
+  memset(acc, 0, inner * sizeof(double));
+  for (int64_t r = 0; r < outer; r++) {
+    const float *row = x + r * inner;
+    for (int64_t c = 0; c < inner; c++) acc[c] += row[c];
+  }
+  for (int64_t c = 0; c < inner; c++) out[c] = (float)(acc[c] * scale);
+}
+
+static napi_value SumLeading(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  float *x, *out;
+  size_t lx, lo;
+  int64_t outer;
+  double scale;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 ||
+      !floatArg(env, argv[0], &x, &lx) || !floatArg(env, argv[1], &out, &lo) ||
+      napi_get_value_int64(env, argv[2], &outer) != napi_ok || napi_get_value_double(env, argv[3], &scale) != napi_ok ||
+      outer < 0 || lo == 0 || (size_t)outer * lo != lx)
+    return throwError(env, "sumLeading(x, out, outer, scale): bad arguments or lengths");
+  static double *acc = NULL;
+  static size_t accLen = 0;
+  if (lo > accLen) {
+    free(acc);
+    acc = (double *)malloc(lo * sizeof(double));
+    accLen = acc ? lo : 0;
+    if (!acc) return throwError(env, "sumLeading: out of memory");
+  }
+  sumRows(x, out, outer, (int64_t)lo, scale, acc);
+  return NULL;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -229,6 +266,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"conv2d", NULL, Conv2d, NULL, NULL, NULL, napi_default, NULL},
     {"conv2dBackpropInput", NULL, Conv2dBackpropInput, NULL, NULL, NULL, napi_default, NULL},
     {"conv2dBackpropFilter", NULL, Conv2dBackpropFilter, NULL, NULL, NULL, napi_default, NULL},
+    {"sumLeading", NULL, SumLeading, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
     {"threads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
     {"config", NULL, Config, NULL, NULL, NULL, napi_default, NULL},
