@@ -1,7 +1,8 @@
 /**
  * The native (OpenBLAS) convolution kernels of the wasm backend against the cpu backend:
  * Conv2D, FusedConv2D (bias, relu) and both gradients over random shapes, strides 1–2 and
- * same/valid/explicit padding; the leading-axes Sum/Mean pass; the addon's argument checks.
+ * same/valid/explicit padding; FusedBatchNorm, Relu and the leading-axes Sum/Mean pass; the
+ * addon's argument checks.
  * The addon is built by `npm run build` (needs a C compiler and libopenblas-dev; .ci/run installs it).
  * Run: node --import tsx --test test/unit/native.test.ts
  */
@@ -65,6 +66,18 @@ describe("native convolution addon", () => {
     assert.throws(() => (addon.conv2d as unknown as (...a: unknown[]) => void)(Array.from(x), w, y, dims), /bad arguments/);
     assert.throws(() => addon.sumLeading(x, new Float32Array(5), 6, 1), /bad arguments or lengths/);
     assert.throws(() => addon.sumLeading(x, new Float32Array(0), 0, 1), /bad arguments or lengths/);
+  });
+
+  test("FusedBatchNorm (with and without offset/scale) and Relu match the cpu backend", async () => {
+    const shape = [3, 5, 4, 6];
+    const xv = rand(size(shape), 29), mv = rand(6, 31), vv = rand(6, 37).map((v) => 0.5 + Math.abs(v)), ov = rand(6, 41), sv = rand(6, 43);
+    await compare("batchNorm, relu", () => {
+      const x = tf.tensor4d(xv, shape as Shape4), m = tf.tensor1d(mv), v = tf.tensor1d(vv);
+      return [tf.batchNorm(x, m, v, tf.tensor1d(ov), tf.tensor1d(sv), 1e-3), tf.batchNorm(x, m, v, undefined, undefined, 1e-3), tf.relu(x)];
+    });
+    const { addon } = loadNative();
+    assert.throws(() => addon!.batchNorm(new Float32Array(12), new Float32Array(5), new Float32Array(5), null, null, 1e-3, new Float32Array(12)), /bad arguments or lengths/);
+    assert.throws(() => addon!.relu(new Float32Array(12), new Float32Array(11)), /bad arguments or lengths/);
   });
 
   test("Sum and Mean over leading axes (batch-norm moments and gradients) match the cpu backend", async () => {

@@ -2,7 +2,8 @@
  * Native kernels for the wasm backend: Conv2D, FusedConv2D, Conv2DBackpropInput and
  * Conv2DBackpropFilter computed by OpenBLAS (im2col + one SGEMM each) in a small Node-API addon,
  * ./native/kernels.c, on the tensors where they already are (the wasm heap: no copies); the same
- * addon runs the leading-axes pass of fernb's Sum/Mean kernels (./wasmSum.ts) once registered.
+ * addon runs FusedBatchNorm and Relu, and the leading-axes pass of fernb's Sum/Mean kernels
+ * (./wasmSum.ts) once registered.
  *
  * Why: convolutions are ~75% of a ResNet-18 training step on wasm, and WebAssembly's 128-bit SIMD
  * without fused multiply-add runs them at about a quarter of what the same CPU does natively with
@@ -25,6 +26,8 @@ interface NativeAddon {
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
   sumLeading(x: Float32Array, out: Float32Array, outer: number, scale: number): void;
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, out: Float32Array): void;
+  relu(x: Float32Array, out: Float32Array): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;
@@ -177,6 +180,30 @@ function backpropFilter(args: KernelArgs): Info {
   return dw;
 }
 
+/** Batch norm with per-channel [C] statistics over the last axis of float32 x (what layers use). */
+function fusedBatchNorm(args: KernelArgs): Info {
+  const { x, mean, variance, offset, scale } = args.inputs as { x: Info; mean: Info; variance: Info; offset?: Info; scale?: Info };
+  const c = x.shape[x.shape.length - 1];
+  const perChannel = (t?: Info) => !t || (t.dtype === "float32" && t.shape.length === 1 && t.shape[0] === c);
+  if (!addon || x.dtype !== "float32" || !(c > 0) || x.shape.some((d) => d <= 0) || ![mean, variance, offset, scale].every(perChannel)) {
+    return shippedKernel("FusedBatchNorm")!({ inputs: args.inputs, backend: args.backend, attrs: args.attrs as tf.NamedAttrMap }) as Info;
+  }
+  const out = args.backend.makeOutput(x.shape, "float32");
+  const view = (t?: Info) => (t ? heapF32(args.backend, t) : null);
+  addon.batchNorm(heapF32(args.backend, x), view(mean)!, view(variance)!, view(offset), view(scale), Number(args.attrs.varianceEpsilon), heapF32(args.backend, out));
+  return out;
+}
+
+function relu(args: KernelArgs): Info {
+  const { x } = args.inputs as { x: Info };
+  if (!addon || x.dtype !== "float32" || x.shape.some((d) => d <= 0)) {
+    return shippedKernel("Relu")!({ inputs: args.inputs, backend: args.backend, attrs: args.attrs as tf.NamedAttrMap }) as Info;
+  }
+  const out = args.backend.makeOutput(x.shape, "float32");
+  addon.relu(heapF32(args.backend, x), heapF32(args.backend, out));
+  return out;
+}
+
 const config = (kernelName: string, f: (args: KernelArgs) => Info): tf.KernelConfig =>
   ({ kernelName, backendName: "wasm", kernelFunc: mark(f as unknown as tf.KernelFunc) });
 
@@ -185,6 +212,8 @@ export const NATIVE_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
   config("FusedConv2D", fusedConv2d),
   config("Conv2DBackpropInput", backpropInput),
   config("Conv2DBackpropFilter", backpropFilter),
+  config("FusedBatchNorm", fusedBatchNorm),
+  config("Relu", relu),
 ];
 
 export interface NativeKernelStatus {

@@ -37,7 +37,7 @@ try {
   execFileSync(cc, [
     "-O3", "-fPIC", "-shared", "-Wall", "-Wextra",
     `-I${nodeInclude}`, `-I${blasInclude}`, "-DNODE_GYP_MODULE_NAME=fernb_native",
-    source, "-o", tmp, "-lopenblas",
+    source, "-o", tmp, "-lopenblas", "-lm",
   ], { stdio: ["ignore", "pipe", "pipe"] });
 } catch (e) {
   const detail = String(e.stderr ?? e.message).trim().split("\n").slice(-3).join(" / ");

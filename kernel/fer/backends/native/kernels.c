@@ -13,6 +13,8 @@
  *   conv2dBackpropInput(dy, w, dx, dims) dx[N,H,W,C]   = ∂/∂x  (dy[N,OH,OW,CO])
  *   conv2dBackpropFilter(x, dy, dw, dims) dw[KH,KW,C,CO] = ∂/∂w
  *   sumLeading(x, out, outer, scale)   out[j] = scale · Σ_i x[i·inner + j], inner = out.length
+ *   batchNorm(x, mean, variance, offset|null, scale|null, epsilon, out)   per channel (last axis)
+ *   relu(x, out)
  *   setThreads(n), threads(), config()
  *
  * im2col/col2im run on the calling thread; OpenBLAS's SGEMM uses setThreads(n) threads. (An OpenMP
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 extern void openblas_set_num_threads(int);
 extern int openblas_get_num_threads(void);
@@ -235,6 +238,56 @@ static napi_value SumLeading(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+__attribute__((target_clones("avx2", "default")))
+static void batchNormRows(const float *x, float *out, int64_t rows, int64_t c, const float *mean, const float *factor, const float *offset) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float *in = x + r * c;
+    float *o = out + r * c;
+    for (int64_t j = 0; j < c; j++) o[j] = (in[j] - mean[j]) * factor[j] + (offset ? offset[j] : 0.0f);
+  }
+}
+
+/* batchNorm(x, mean, variance, offset | null, scale | null, epsilon, out): x and out [..., C], the
+ * rest [C]: out = (x − mean) · scale / sqrt(variance + epsilon) + offset. */
+static napi_value BatchNorm(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  float *x, *mean, *variance, *offset = NULL, *scale = NULL, *out;
+  size_t lx, lm, lv, lof = 0, lsc = 0, lo;
+  double epsilon;
+  napi_valuetype t4, t5;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7 ||
+      !floatArg(env, argv[0], &x, &lx) || !floatArg(env, argv[1], &mean, &lm) || !floatArg(env, argv[2], &variance, &lv) ||
+      napi_typeof(env, argv[3], &t4) != napi_ok || napi_typeof(env, argv[4], &t5) != napi_ok ||
+      (t4 != napi_null && !floatArg(env, argv[3], &offset, &lof)) || (t5 != napi_null && !floatArg(env, argv[4], &scale, &lsc)) ||
+      napi_get_value_double(env, argv[5], &epsilon) != napi_ok || !floatArg(env, argv[6], &out, &lo) ||
+      lm == 0 || lv != lm || (offset && lof != lm) || (scale && lsc != lm) || lo != lx || lx % lm != 0)
+    return throwError(env, "batchNorm(x, mean, variance, offset, scale, epsilon, out): bad arguments or lengths");
+  float *factor = (float *)malloc(lm * sizeof(float));
+  if (!factor) return throwError(env, "batchNorm: out of memory");
+  for (size_t j = 0; j < lm; j++) factor[j] = (scale ? scale[j] : 1.0f) / sqrtf(variance[j] + (float)epsilon);
+  batchNormRows(x, out, (int64_t)(lx / lm), (int64_t)lm, mean, factor, offset);
+  free(factor);
+  return NULL;
+}
+
+__attribute__((target_clones("avx2", "default")))
+static void reluAll(const float *x, float *out, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+static napi_value Relu(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  float *x, *out;
+  size_t lx, lo;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+      !floatArg(env, argv[0], &x, &lx) || !floatArg(env, argv[1], &out, &lo) || lo != lx)
+    return throwError(env, "relu(x, out): bad arguments or lengths");
+  reluAll(x, out, lx);
+  return NULL;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -267,6 +320,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"conv2dBackpropInput", NULL, Conv2dBackpropInput, NULL, NULL, NULL, napi_default, NULL},
     {"conv2dBackpropFilter", NULL, Conv2dBackpropFilter, NULL, NULL, NULL, napi_default, NULL},
     {"sumLeading", NULL, SumLeading, NULL, NULL, NULL, napi_default, NULL},
+    {"batchNorm", NULL, BatchNorm, NULL, NULL, NULL, napi_default, NULL},
+    {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
     {"threads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
     {"config", NULL, Config, NULL, NULL, NULL, napi_default, NULL},
