@@ -62,10 +62,10 @@ async function tryRung(choice: BackendChoice, forced: boolean): Promise<string> 
     }
     case "wasm": {
       const { initWasmBackend } = await import("./backends/wasm");
-      const { threads, simd, nativeConv } = await initWasmBackend();
+      const { threads, simd, native } = await initWasmBackend();
       rungThreads = threads;
-      const blas = nativeConv?.library?.match(/^(OpenBLAS [\d.]+).*\((\w+) kernels\)$/);
-      const convs = nativeConv?.library ? ` with ${blas ? `${blas[1]} (${blas[2]})` : nativeConv.library} convolutions` : "";
+      const blas = native?.library?.match(/^(OpenBLAS [\d.]+).*\((\w+) kernels\)$/);
+      const convs = native?.library ? ` with ${blas ? `${blas[1]} (${blas[2]})` : native.library} convolutions` : "";
       return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})${convs}`;
     }
     case "cpu":

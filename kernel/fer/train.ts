@@ -14,6 +14,7 @@ import { decodeTensors, encodeTensors, loadModel, saveModel, writeAtomic, type I
 import { currentSignal, formatDuration, info, liveChart, progressBar } from "./progress";
 import { logitsModel } from "./resnet";
 import { Rng, type RngState } from "./rng";
+import { SGD_NESTEROV_KERNEL } from "./backends/wasmNative";
 
 /** What training needs of a data set (FaceDataset provides it). */
 export interface TrainingData {
@@ -140,11 +141,20 @@ function createOptimizer(kind: "sgd" | "adamw", vars: tf.Variable[], o: TrainOpt
   const slots = (suffix: string) => vars.map((v) => tf.variable(tf.zerosLike(v), false, `${v.name}/${suffix}`));
   if (kind === "sgd") {
     const velocity = slots("momentum");
+    // fernb's one-pass kernel where the backend has it (wasm with the native kernels), else tf ops.
+    const fused = tf.getKernel(SGD_NESTEROV_KERNEL, tf.getBackend()) !== undefined;
     return {
       apply(grads, lr) {
         tf.tidy(() => {
           vars.forEach((v, i) => {
             let g = grads.get(v)!;
+            if (fused) {
+              const attrs = { lr, momentum: o.momentum, weightDecay: o.weightDecay > 0 && decays(v) ? o.weightDecay : 0 };
+              const [w, vel] = tf.engine().runKernel(SGD_NESTEROV_KERNEL, { w: v, g, v: velocity[i] }, attrs) as tf.Tensor[];
+              velocity[i].assign(vel);
+              v.assign(w);
+              return;
+            }
             if (o.weightDecay > 0 && decays(v)) g = g.add(v.mul(o.weightDecay));
             const vel = velocity[i].mul(o.momentum).add(g);
             velocity[i].assign(vel);

@@ -10,7 +10,7 @@ import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initWasmBackend, type WasmInitResult } from "../../kernel/fer/backends/wasm";
-import { loadNative, NATIVE_KERNEL_CONFIGS } from "../../kernel/fer/backends/wasmNative";
+import { loadNative, NATIVE_KERNEL_CONFIGS, SGD_NESTEROV_KERNEL } from "../../kernel/fer/backends/wasmNative";
 import { initBackend } from "../../kernel/fer/backend";
 import { assertClose, rand } from "../helpers/numeric";
 
@@ -78,6 +78,28 @@ describe("native convolution addon", () => {
     const { addon } = loadNative();
     assert.throws(() => addon!.batchNorm(new Float32Array(12), new Float32Array(5), new Float32Array(5), null, null, 1e-3, new Float32Array(12)), /bad arguments or lengths/);
     assert.throws(() => addon!.relu(new Float32Array(12), new Float32Array(11)), /bad arguments or lengths/);
+  });
+
+  test("one SGD step with Nesterov momentum and weight decay matches the tf-op formula on the cpu backend", async () => {
+    const n = 1000, lr = 0.03, momentum = 0.9;
+    const wv = rand(n, 47), gv = rand(n, 53), vv = rand(n, 59);
+    for (const weightDecay of [5e-4, 0]) {
+      await tf.setBackend("cpu");
+      const expected = tf.tidy(() => {
+        const w = tf.tensor1d(wv), v = tf.tensor1d(vv);
+        let g: tf.Tensor = tf.tensor1d(gv);
+        if (weightDecay > 0) g = g.add(w.mul(weightDecay));
+        const vel = v.mul(momentum).add(g);
+        return [w.sub(g.add(vel.mul(momentum)).mul(lr)), vel].map((t) => t.dataSync() as Float32Array);
+      });
+      await tf.setBackend("wasm");
+      const outs = tf.engine().runKernel(SGD_NESTEROV_KERNEL, { w: tf.tensor1d(wv), g: tf.tensor1d(gv), v: tf.tensor1d(vv) }, { lr, momentum, weightDecay }) as tf.Tensor[];
+      assertClose(outs[0].dataSync() as Float32Array, expected[0], `weights (weight decay ${weightDecay})`, 1e-6);
+      assertClose(outs[1].dataSync() as Float32Array, expected[1], `velocity (weight decay ${weightDecay})`, 1e-6);
+      assert.ok(!outs[0].dataSync().every((x, i) => x === wv[i]), "the weights changed");
+      tf.dispose(outs);
+    }
+    assert.throws(() => tf.engine().runKernel(SGD_NESTEROV_KERNEL, { w: tf.zeros([3]), g: tf.zeros([4]), v: tf.zeros([3]) }, { lr, momentum, weightDecay: 0 }), /one shape/);
   });
 
   test("Sum and Mean over leading axes (batch-norm moments and gradients) match the cpu backend", async () => {

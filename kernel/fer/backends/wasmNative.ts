@@ -28,6 +28,7 @@ interface NativeAddon {
   sumLeading(x: Float32Array, out: Float32Array, outer: number, scale: number): void;
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, out: Float32Array): void;
   relu(x: Float32Array, out: Float32Array): void;
+  sgdNesterov(w: Float32Array, g: Float32Array, v: Float32Array, wOut: Float32Array, vOut: Float32Array, lr: number, momentum: number, weightDecay: number): void;
   setThreads(n: number): void;
   threads(): number;
   config(): string;
@@ -204,7 +205,26 @@ function relu(args: KernelArgs): Info {
   return out;
 }
 
-const config = (kernelName: string, f: (args: KernelArgs) => Info): tf.KernelConfig =>
+/**
+ * One SGD step with Nesterov momentum and weight decay in one pass (fernb's own kernel, used by the
+ * optimizer in ../train.ts where the active backend has it): inputs {w, g, v}, attrs {lr, momentum,
+ * weightDecay}; outputs [new w, new v]. The tf-op version makes eight passes over every weight.
+ */
+export const SGD_NESTEROV_KERNEL = "FernbSgdNesterov";
+
+function sgdNesterov(args: KernelArgs): Info[] {
+  const { w, g, v } = args.inputs as { w: Info; g: Info; v: Info };
+  const { lr, momentum, weightDecay } = args.attrs as { lr: number; momentum: number; weightDecay: number };
+  const same = (t: Info) => t.dtype === "float32" && t.shape.length === w.shape.length && t.shape.every((d, i) => d === w.shape[i]);
+  if (!addon || ![w, g, v].every(same)) throw new Error(`${SGD_NESTEROV_KERNEL}: w, g and v must be float32 tensors of one shape`);
+  const wOut = args.backend.makeOutput(w.shape, "float32");
+  const vOut = args.backend.makeOutput(w.shape, "float32");
+  const b = args.backend;
+  addon.sgdNesterov(heapF32(b, w), heapF32(b, g), heapF32(b, v), heapF32(b, wOut), heapF32(b, vOut), lr, momentum, weightDecay);
+  return [wOut, vOut];
+}
+
+const config = (kernelName: string, f: (args: KernelArgs) => Info | Info[]): tf.KernelConfig =>
   ({ kernelName, backendName: "wasm", kernelFunc: mark(f as unknown as tf.KernelFunc) });
 
 export const NATIVE_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
@@ -214,6 +234,7 @@ export const NATIVE_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
   config("Conv2DBackpropFilter", backpropFilter),
   config("FusedBatchNorm", fusedBatchNorm),
   config("Relu", relu),
+  config(SGD_NESTEROV_KERNEL, sgdNesterov),
 ];
 
 export interface NativeKernelStatus {

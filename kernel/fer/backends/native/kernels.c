@@ -15,6 +15,7 @@
  *   sumLeading(x, out, outer, scale)   out[j] = scale · Σ_i x[i·inner + j], inner = out.length
  *   batchNorm(x, mean, variance, offset|null, scale|null, epsilon, out)   per channel (last axis)
  *   relu(x, out)
+ *   sgdNesterov(w, g, v, wOut, vOut, lr, momentum, weightDecay)   one SGD step (torch's nesterov=True)
  *   setThreads(n), threads(), config()
  *
  * im2col/col2im run on the calling thread; OpenBLAS's SGEMM uses setThreads(n) threads. (An OpenMP
@@ -288,6 +289,33 @@ static napi_value Relu(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The same float32 operations, in the same order, as the tf-op version in ../../train.ts. */
+__attribute__((target_clones("avx2", "default")))
+static void sgdStep(const float *w, const float *g, const float *v, float *wOut, float *vOut, size_t n, float lr, float momentum, float wd) {
+  for (size_t i = 0; i < n; i++) {
+    const float gi = wd != 0.0f ? g[i] + w[i] * wd : g[i];
+    const float vel = v[i] * momentum + gi;
+    vOut[i] = vel;
+    wOut[i] = w[i] - (gi + vel * momentum) * lr;
+  }
+}
+
+static napi_value SgdNesterov(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  float *w, *g, *v, *wOut, *vOut;
+  size_t lw, lg, lv, lwo, lvo;
+  double lr, momentum, wd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 8 ||
+      !floatArg(env, argv[0], &w, &lw) || !floatArg(env, argv[1], &g, &lg) || !floatArg(env, argv[2], &v, &lv) ||
+      !floatArg(env, argv[3], &wOut, &lwo) || !floatArg(env, argv[4], &vOut, &lvo) ||
+      napi_get_value_double(env, argv[5], &lr) != napi_ok || napi_get_value_double(env, argv[6], &momentum) != napi_ok ||
+      napi_get_value_double(env, argv[7], &wd) != napi_ok || lg != lw || lv != lw || lwo != lw || lvo != lw)
+    return throwError(env, "sgdNesterov(w, g, v, wOut, vOut, lr, momentum, weightDecay): bad arguments or lengths");
+  sgdStep(w, g, v, wOut, vOut, lw, (float)lr, (float)momentum, (float)wd);
+  return NULL;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -322,6 +350,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"sumLeading", NULL, SumLeading, NULL, NULL, NULL, napi_default, NULL},
     {"batchNorm", NULL, BatchNorm, NULL, NULL, NULL, napi_default, NULL},
     {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},
+    {"sgdNesterov", NULL, SgdNesterov, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
     {"threads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
     {"config", NULL, Config, NULL, NULL, NULL, napi_default, NULL},
