@@ -1,8 +1,8 @@
 /**
  * The native (OpenBLAS) convolution kernels of the wasm backend against the cpu backend:
  * Conv2D, FusedConv2D (bias, relu) and both gradients over random shapes, strides 1–2 and
- * same/valid/explicit padding; FusedBatchNorm, Relu and the leading-axes Sum/Mean pass; the
- * addon's argument checks.
+ * same/valid/explicit padding; FusedBatchNorm, Relu, MaxPoolGrad (with ties), the one-pass SGD step
+ * and the leading-axes Sum/Mean pass; the addon's argument checks.
  * The addon is built by `npm run build` (needs a C compiler and libopenblas-dev; .ci/run installs it).
  * Run: node --import tsx --test test/unit/native.test.ts
  */
@@ -144,6 +144,28 @@ describe("Conv2D, FusedConv2D and their gradients match the cpu backend", () => 
           return out.mul(tf.tensor(rand(out.size, 17), out.shape)).sum();
         });
         return [y, fused, ...g([x, w])];
+      });
+    });
+  }
+});
+
+describe("MaxPoolGrad matches the cpu backend (first maximum of each window, with ties)", () => {
+  const cases: [Shape4, number, number, "same" | "valid"][] = [
+    [[2, 9, 9, 3], 3, 2, "same"],
+    [[2, 8, 8, 3], 2, 2, "valid"],
+    [[1, 9, 7, 4], 3, 1, "same"],
+    [[3, 6, 6, 1], 3, 3, "same"],
+    [[2, 24, 24, 8], 3, 2, "same"], // the ImageNet stem's pool
+  ];
+  for (const [shape, f, s, pad] of cases) {
+    test(`x ${shape} pool ${f} stride ${s} ${pad}`, async () => {
+      const xv = rand(size(shape), 23).map((v) => Math.max(0, Math.round(v * 3)));
+      await compare("dx", () => {
+        const g = tf.grad((a: tf.Tensor) => {
+          const y = tf.maxPool(a as tf.Tensor4D, f, s, pad);
+          return y.mul(tf.tensor(rand(y.size, 29), y.shape)).sum();
+        });
+        return [g(tf.tensor4d(xv, shape))];
       });
     });
   }

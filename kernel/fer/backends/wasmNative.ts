@@ -2,7 +2,7 @@
  * Native kernels for the wasm backend: Conv2D, FusedConv2D, Conv2DBackpropInput and
  * Conv2DBackpropFilter computed by OpenBLAS (im2col + one SGEMM each) in a small Node-API addon,
  * ./native/kernels.c, on the tensors where they already are (the wasm heap: no copies); the same
- * addon runs FusedBatchNorm and Relu, and the leading-axes pass of fernb's Sum/Mean kernels
+ * addon runs FusedBatchNorm, Relu, MaxPoolGrad, a one-pass SGD step, and the leading-axes pass of fernb's Sum/Mean kernels
  * (./wasmSum.ts) once registered.
  *
  * Why: convolutions are ~75% of a ResNet-18 training step on wasm, and WebAssembly's 128-bit SIMD
@@ -19,6 +19,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { conv2dBackpropFilter } from "./wasmConv2dBackpropFilter";
 import { conv2dBackpropInput } from "./wasmConv2dBackpropInput";
+import { maxPoolGrad as maxPoolGradWasm } from "./wasmMaxPoolGrad";
 import { type Backend, type Info, type KernelArgs, type Padding, captureShipped, heapF32, mark, run, shippedKernel } from "./wasmUtil";
 
 interface NativeAddon {
@@ -28,6 +29,7 @@ interface NativeAddon {
   sumLeading(x: Float32Array, out: Float32Array, outer: number, scale: number): void;
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, out: Float32Array): void;
   relu(x: Float32Array, out: Float32Array): void;
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: Int32Array): void;
   sgdNesterov(w: Float32Array, g: Float32Array, v: Float32Array, wOut: Float32Array, vOut: Float32Array, lr: number, momentum: number, weightDecay: number): void;
   setThreads(n: number): void;
   threads(): number;
@@ -205,6 +207,21 @@ function relu(args: KernelArgs): Info {
   return out;
 }
 
+/** MaxPoolGrad: fernb's rule (./wasmMaxPoolGrad.ts: the first maximum of each window gets the gradient) in C. */
+function maxPoolGrad(args: KernelArgs): Info {
+  const { dy, input: x } = args.inputs as { dy: Info; input: Info };
+  const a = args.attrs as { filterSize: number | [number, number]; strides: number | [number, number]; pad: Padding; dimRoundingMode?: "floor" | "round" | "ceil" };
+  if (!addon || x.dtype !== "float32" || dy.dtype !== "float32" || x.shape.some((d) => d <= 0)) return maxPoolGradWasm(args);
+  const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  const out = args.backend.makeOutput(x.shape, "float32");
+  const dims = Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth,
+    info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth, info.inChannels,
+  ]);
+  addon.maxPoolGrad(heapF32(args.backend, x), heapF32(args.backend, dy), heapF32(args.backend, out), dims);
+  return out;
+}
+
 /**
  * One SGD step with Nesterov momentum and weight decay in one pass (fernb's own kernel, used by the
  * optimizer in ../train.ts where the active backend has it): inputs {w, g, v}, attrs {lr, momentum,
@@ -234,6 +251,7 @@ export const NATIVE_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
   config("Conv2DBackpropFilter", backpropFilter),
   config("FusedBatchNorm", fusedBatchNorm),
   config("Relu", relu),
+  config("MaxPoolGrad", maxPoolGrad),
   config(SGD_NESTEROV_KERNEL, sgdNesterov),
 ];
 

@@ -15,6 +15,7 @@
  *   sumLeading(x, out, outer, scale)   out[j] = scale · Σ_i x[i·inner + j], inner = out.length
  *   batchNorm(x, mean, variance, offset|null, scale|null, epsilon, out)   per channel (last axis)
  *   relu(x, out)
+ *   maxPoolGrad(x, dy, dx, dims)       dims as above with CO = C (the pooled channels)
  *   sgdNesterov(w, g, v, wOut, vOut, lr, momentum, weightDecay)   one SGD step (torch's nesterov=True)
  *   setThreads(n), threads(), config()
  *
@@ -151,7 +152,8 @@ static int args4(napi_env env, napi_callback_info info, float **a, float **b, fl
   size_t wantA, wantB, wantOut;
   if (which == 0) { wantA = xLen; wantB = wLen; wantOut = yLen; }        /* conv2d */
   else if (which == 1) { wantA = yLen; wantB = wLen; wantOut = xLen; }   /* backprop input */
-  else { wantA = xLen; wantB = yLen; wantOut = wLen; }                   /* backprop filter */
+  else if (which == 2) { wantA = xLen; wantB = yLen; wantOut = wLen; }  /* backprop filter */
+  else { wantA = xLen; wantB = yLen; wantOut = xLen; }                   /* max-pool gradient */
   if (!floatArg(env, argv[0], a, &la) || !floatArg(env, argv[1], b, &lb) || !floatArg(env, argv[2], out, &lo)) return 0;
   return la == wantA && lb == wantB && lo == wantOut;
 }
@@ -289,6 +291,46 @@ static napi_value Relu(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Each output's gradient goes to the first maximum of its window in row-major order (padding
+ * ignored), as in the cpu backend and ../wasmMaxPoolGrad.ts, which this replaces. */
+static napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  float *x, *dy, *dx;
+  Dims d;
+  /* Lengths as for a convolution's input gradient: dy [N,OH,OW,C] and x, dx [N,H,W,C]. */
+  if (!args4(env, info, &x, &dy, &dx, &d, 3) || d.co != d.c) return throwError(env, "maxPoolGrad(x, dy, dx, dims): bad arguments or lengths");
+  const int64_t c = d.c;
+  float *best = (float *)malloc(c * sizeof(float));
+  int64_t *bestAt = (int64_t *)malloc(c * sizeof(int64_t));
+  if (!best || !bestAt) {
+    free(best);
+    free(bestAt);
+    return throwError(env, "maxPoolGrad: out of memory");
+  }
+  memset(dx, 0, d.n * d.h * d.w * c * sizeof(float));
+  for (int64_t b = 0; b < d.n; b++) {
+    for (int64_t r = 0; r < d.oh; r++) {
+      const int64_t r0 = r * d.sh - d.pt, rs = r0 < 0 ? 0 : r0, re = r0 + d.kh < d.h ? r0 + d.kh : d.h;
+      for (int64_t q = 0; q < d.ow; q++) {
+        const int64_t q0 = q * d.sw - d.pl, qs = q0 < 0 ? 0 : q0, qe = q0 + d.kw < d.w ? q0 + d.kw : d.w;
+        for (int64_t k = 0; k < c; k++) { best[k] = -INFINITY; bestAt[k] = -1; }
+        for (int64_t i = rs; i < re; i++) {
+          for (int64_t j = qs; j < qe; j++) {
+            const int64_t base = ((b * d.h + i) * d.w + j) * c;
+            for (int64_t k = 0; k < c; k++) {
+              if (x[base + k] > best[k]) { best[k] = x[base + k]; bestAt[k] = base + k; }
+            }
+          }
+        }
+        const float *g = dy + ((b * d.oh + r) * d.ow + q) * c;
+        for (int64_t k = 0; k < c; k++) if (bestAt[k] >= 0) dx[bestAt[k]] += g[k];
+      }
+    }
+  }
+  free(best);
+  free(bestAt);
+  return NULL;
+}
+
 /* The same float32 operations, in the same order, as the tf-op version in ../../train.ts. */
 __attribute__((target_clones("avx2", "default")))
 static void sgdStep(const float *w, const float *g, const float *v, float *wOut, float *vOut, size_t n, float lr, float momentum, float wd) {
@@ -350,6 +392,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"sumLeading", NULL, SumLeading, NULL, NULL, NULL, napi_default, NULL},
     {"batchNorm", NULL, BatchNorm, NULL, NULL, NULL, napi_default, NULL},
     {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},
+    {"maxPoolGrad", NULL, MaxPoolGrad, NULL, NULL, NULL, napi_default, NULL},
     {"sgdNesterov", NULL, SgdNesterov, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
     {"threads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
