@@ -65,8 +65,8 @@ async function tryRung(choice: BackendChoice, forced: boolean): Promise<string> 
       const { threads, simd, native } = await initWasmBackend();
       rungThreads = threads;
       const blas = native?.library?.match(/^(OpenBLAS [\d.]+).*\((\w+) kernels\)$/);
-      const convs = native?.library ? ` with ${blas ? `${blas[1]} (${blas[2]})` : native.library} convolutions` : "";
-      return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})${convs}`;
+      const nativeKernels = native?.library ? ` + native kernels (${blas ? `${blas[1]}, ${blas[2]}` : native.library})` : "";
+      return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})${nativeKernels}`;
     }
     case "cpu":
       if (!(await tf.setBackend("cpu"))) throw new Error("the cpu backend did not initialise");
