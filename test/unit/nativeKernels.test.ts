@@ -40,7 +40,7 @@ before(async () => {
   init = await initWasmBackend();
 });
 
-describe("native convolution addon", () => {
+describe("native kernels addon", () => {
   test("loads and its kernels are the registered wasm convolutions", () => {
     const { addon, reason } = loadNative();
     assert.ok(addon, `the native convolution addon is not available: ${reason}`);

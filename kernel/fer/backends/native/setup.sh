@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the native convolution addon (kernels.c) needs to build: a C compiler and OpenBLAS
+# Installs what the native kernels addon (kernels.c) needs to build: a C compiler and OpenBLAS
 # (Debian: gcc, libc6-dev, libopenblas-dev), with apt-get, only when something is missing. Then
 # `npm run build` (also run by `npm ci` / `npm install`) compiles dist/native/fernb_native.node.
-# Without these, fernb still works: the wasm kernels compute the convolutions, about 2× slower.
+# Without these, fernb still works: the wasm kernels are used, about 2.5× slower for training.
 set -euo pipefail
 say() { echo "[native-setup] $*"; }
 as_root() {
