@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
 
 /** Deterministic uniform values in [-1, 1) (xorshift32), for kernel and backend comparisons. */
 export function rand(n: number, seed: number): Float32Array {
@@ -30,4 +31,20 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
   assert.ok(maxDiff <= tol * Math.max(maxAbs, floor), `${what}: max |diff| ${maxDiff} vs max |expected| ${maxAbs} (tolerance ${tol} relative)`);
   return maxDiff / Math.max(maxAbs, floor);
+}
+
+/** Runs `f` on a tfjs backend and returns its outputs' values. */
+export async function valuesOn(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(f);
+  const vals = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
+  tf.dispose(outs);
+  return vals;
+}
+
+/** Asserts that `f`'s outputs on `backend` match the cpu backend's within `tol` (relative). */
+export async function compareWithCpu(backend: string, what: string, f: () => tf.Tensor[], tol: number): Promise<void> {
+  const expected = await valuesOn("cpu", f);
+  const actual = await valuesOn(backend, f);
+  expected.forEach((e, i) => assertClose(actual[i], e, `${what} [output ${i}]`, tol));
 }

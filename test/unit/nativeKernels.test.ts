@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initWasmBackend, type WasmInitResult } from "../../kernel/fer/backends/wasm";
 import { loadNative, NATIVE_KERNEL_CONFIGS, SGD_NESTEROV_KERNEL } from "../../kernel/fer/backends/wasmNative";
 import { initBackend } from "../../kernel/fer/backend";
-import { assertClose, rand } from "../helpers/numeric";
+import { assertClose, compareWithCpu, rand } from "../helpers/numeric";
 
 const TOL = 1e-4;
 type Shape4 = [number, number, number, number];
@@ -20,19 +20,7 @@ type Pad = "same" | "valid" | tf.backend_util.ExplicitPadding;
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const outs = tf.tidy(f);
-  const vals = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
-  tf.dispose(outs);
-  return vals;
-}
-
-async function compare(what: string, f: () => tf.Tensor[]): Promise<void> {
-  const expected = await on("cpu", f);
-  const actual = await on("wasm", f);
-  expected.forEach((e, i) => assertClose(actual[i], e, `${what} [output ${i}]`, TOL));
-}
+const compare = (what: string, f: () => tf.Tensor[]) => compareWithCpu("wasm", what, f, TOL);
 
 let init: WasmInitResult;
 

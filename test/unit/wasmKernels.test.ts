@@ -6,7 +6,7 @@ import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initWasmBackend, WASM_KERNEL_CONFIGS, type WasmInitResult } from "../../kernel/fer/backends/wasm";
-import { assertClose as assertCloseRelative, rand } from "../helpers/numeric";
+import { compareWithCpu, rand } from "../helpers/numeric";
 
 // These tests check fernb's wasm kernels themselves; the native convolutions that replace some of
 // them where OpenBLAS is available are checked by native.test.ts.
@@ -26,24 +26,7 @@ function picker(seed: number): (lo: number, hi: number) => number {
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Runs `f` on a backend and returns its outputs' values. */
-async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const outs = tf.tidy(f);
-  const vals = outs.map((t) => Float32Array.from(t.dataSync() as ArrayLike<number>));
-  tf.dispose(outs);
-  return vals;
-}
-
-function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = TOL): void {
-  assertCloseRelative(actual, expected, what, tol);
-}
-
-async function compare(what: string, f: () => tf.Tensor[], tol = TOL): Promise<void> {
-  const expected = await on("cpu", f);
-  const actual = await on("wasm", f);
-  expected.forEach((e, i) => assertClose(actual[i], e, `${what} [output ${i}]`, tol));
-}
+const compare = (what: string, f: () => tf.Tensor[], tol = TOL) => compareWithCpu("wasm", what, f, tol);
 
 let init: WasmInitResult;
 

@@ -158,18 +158,22 @@ static int args4(napi_env env, napi_callback_info info, float **a, float **b, fl
   return la == wantA && lb == wantB && lo == wantOut;
 }
 
+/* x as the [N·OH·OW, KH·KW·C] matrix: x itself for a pointwise conv, else im2col into the scratch
+ * buffer (NULL when that cannot be allocated). */
+static const float *columns(const float *x, const Dims *d) {
+  if (isPointwise(d)) return x;
+  float *col = scratchFloats((size_t)(d->n * d->oh * d->ow * d->kh * d->kw * d->c));
+  if (col) im2col(x, col, d);
+  return col;
+}
+
 static napi_value Conv2d(napi_env env, napi_callback_info info) {
   float *x, *w, *y;
   Dims d;
   if (!args4(env, info, &x, &w, &y, &d, 0)) return throwError(env, "conv2d(x, w, out, dims): bad arguments or lengths");
   const int64_t m = d.n * d.oh * d.ow, k = d.kh * d.kw * d.c;
-  const float *a = x;
-  if (!isPointwise(&d)) {
-    float *col = scratchFloats((size_t)(m * k));
-    if (!col) return throwError(env, "conv2d: out of memory for im2col");
-    im2col(x, col, &d);
-    a = col;
-  }
+  const float *a = columns(x, &d);
+  if (!a) return throwError(env, "conv2d: out of memory for im2col");
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d.co, (int)k, 1.0f, a, (int)k, w, (int)d.co, 0.0f, y, (int)d.co);
   return NULL;
 }
@@ -195,13 +199,8 @@ static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   Dims d;
   if (!args4(env, info, &x, &dy, &dw, &d, 2)) return throwError(env, "conv2dBackpropFilter(x, dy, dw, dims): bad arguments or lengths");
   const int64_t m = d.n * d.oh * d.ow, k = d.kh * d.kw * d.c;
-  const float *a = x;
-  if (!isPointwise(&d)) {
-    float *col = scratchFloats((size_t)(m * k));
-    if (!col) return throwError(env, "conv2dBackpropFilter: out of memory for im2col");
-    im2col(x, col, &d);
-    a = col;
-  }
+  const float *a = columns(x, &d);
+  if (!a) return throwError(env, "conv2dBackpropFilter: out of memory for im2col");
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d.co, (int)m, 1.0f, a, (int)k, dy, (int)d.co, 0.0f, dw, (int)d.co);
   return NULL;
 }
