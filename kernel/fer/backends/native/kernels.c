@@ -167,43 +167,39 @@ static const float *columns(const float *x, const Dims *d) {
   return col;
 }
 
-static napi_value Conv2d(napi_env env, napi_callback_info info) {
-  float *x, *w, *y;
-  Dims d;
-  if (!args4(env, info, &x, &w, &y, &d, 0)) return throwError(env, "conv2d(x, w, out, dims): bad arguments or lengths");
-  const int64_t m = d.n * d.oh * d.ow, k = d.kh * d.kw * d.c;
-  const float *a = columns(x, &d);
-  if (!a) return throwError(env, "conv2d: out of memory for im2col");
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)d.co, (int)k, 1.0f, a, (int)k, w, (int)d.co, 0.0f, y, (int)d.co);
-  return NULL;
-}
+/* The three convolution kernels as GEMMs over the [M = N·OH·OW, K = KH·KW·C] column matrix:
+ *   0 forward          y[M,CO]  = col(x) · w[K,CO]
+ *   1 input gradient   dx       = col2im(dy[M,CO] · wᵀ)      (a pointwise conv writes dx directly)
+ *   2 filter gradient  dw[K,CO] = col(x)ᵀ · dy[M,CO]                                              */
+static const char *const CONV_NAMES[3] = {"conv2d(x, w, out, dims)", "conv2dBackpropInput(dy, w, dx, dims)", "conv2dBackpropFilter(x, dy, dw, dims)"};
 
-static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
-  float *dy, *w, *dx;
+static napi_value convolution(napi_env env, napi_callback_info info, int which) {
+  float *a, *b, *out;
   Dims d;
-  if (!args4(env, info, &dy, &w, &dx, &d, 1)) return throwError(env, "conv2dBackpropInput(dy, w, dx, dims): bad arguments or lengths");
-  const int64_t m = d.n * d.oh * d.ow, k = d.kh * d.kw * d.c;
-  if (isPointwise(&d)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d.co, 1.0f, dy, (int)d.co, w, (int)d.co, 0.0f, dx, (int)k);
-    return NULL;
+  char message[128];
+  if (!args4(env, info, &a, &b, &out, &d, which)) {
+    snprintf(message, sizeof message, "%s: bad arguments or lengths", CONV_NAMES[which]);
+    return throwError(env, message);
   }
-  float *col = scratchFloats((size_t)(m * k));
-  if (!col) return throwError(env, "conv2dBackpropInput: out of memory for col2im");
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d.co, 1.0f, dy, (int)d.co, w, (int)d.co, 0.0f, col, (int)k);
-  col2im(col, dx, &d);
+  const int m = (int)(d.n * d.oh * d.ow), k = (int)(d.kh * d.kw * d.c), co = (int)d.co;
+  const float *col = which == 1 ? NULL : columns(a, &d);
+  float *dcol = which == 1 ? (isPointwise(&d) ? out : scratchFloats((size_t)m * k)) : NULL;
+  if ((which != 1 && !col) || (which == 1 && !dcol)) {
+    snprintf(message, sizeof message, "%s: out of memory for the column matrix", CONV_NAMES[which]);
+    return throwError(env, message);
+  }
+  if (which == 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, co, k, 1.0f, col, k, b, co, 0.0f, out, co);
+  else if (which == 2) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, co, m, 1.0f, col, k, b, co, 0.0f, out, co);
+  else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, co, 1.0f, a, co, b, co, 0.0f, dcol, k);
+    if (dcol != out) col2im(dcol, out, &d);
+  }
   return NULL;
 }
 
-static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
-  float *x, *dy, *dw;
-  Dims d;
-  if (!args4(env, info, &x, &dy, &dw, &d, 2)) return throwError(env, "conv2dBackpropFilter(x, dy, dw, dims): bad arguments or lengths");
-  const int64_t m = d.n * d.oh * d.ow, k = d.kh * d.kw * d.c;
-  const float *a = columns(x, &d);
-  if (!a) return throwError(env, "conv2dBackpropFilter: out of memory for im2col");
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)d.co, (int)m, 1.0f, a, (int)k, dy, (int)d.co, 0.0f, dw, (int)d.co);
-  return NULL;
-}
+static napi_value Conv2d(napi_env env, napi_callback_info info) { return convolution(env, info, 0); }
+static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) { return convolution(env, info, 1); }
+static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) { return convolution(env, info, 2); }
 
 /* Float64 accumulators like the JS version it replaces (../wasmSum.ts); AVX2 where the CPU has it. */
 __attribute__((target_clones("avx2", "default")))
