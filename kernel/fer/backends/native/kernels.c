@@ -106,32 +106,30 @@ static napi_value throwError(napi_env env, const char *message) {
   return NULL;
 }
 
-/* The float data of a Float32Array argument, and its length in floats. */
-static int floatArg(napi_env env, napi_value v, float **data, size_t *len) {
+/* The data and element count of a typed array argument of the given type. */
+static int typedArg(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   napi_typedarray_type type;
-  size_t length;
+  size_t length, offset;
   void *ptr;
   napi_value buffer;
-  size_t offset;
   bool ok = false;
   if (napi_is_typedarray(env, v, &ok) != napi_ok || !ok) return 0;
   if (napi_get_typedarray_info(env, v, &type, &length, &ptr, &buffer, &offset) != napi_ok) return 0;
-  if (type != napi_float32_array || (ptr == NULL && length > 0)) return 0;
-  *data = (float *)ptr;
+  if (type != want || (ptr == NULL && length > 0)) return 0;
+  *data = ptr;
   *len = length;
   return 1;
 }
 
+/* The float data of a Float32Array argument, and its length in floats. */
+static int floatArg(napi_env env, napi_value v, float **data, size_t *len) {
+  return typedArg(env, v, napi_float32_array, (void **)data, len);
+}
+
 static int dimsArg(napi_env env, napi_value v, Dims *d) {
-  napi_typedarray_type type;
-  size_t length;
   void *ptr;
-  napi_value buffer;
-  size_t offset;
-  bool ok = false;
-  if (napi_is_typedarray(env, v, &ok) != napi_ok || !ok) return 0;
-  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, &buffer, &offset) != napi_ok) return 0;
-  if (type != napi_int32_array || length != 13) return 0;
+  size_t length;
+  if (!typedArg(env, v, napi_int32_array, &ptr, &length) || length != 13) return 0;
   const int32_t *a = (const int32_t *)ptr;
   for (int i = 0; i < 13; i++) if (a[i] < 0) return 0;
   d->n = a[0]; d->h = a[1]; d->w = a[2]; d->c = a[3]; d->kh = a[4]; d->kw = a[5]; d->sh = a[6]; d->sw = a[7];
