@@ -25,12 +25,21 @@ test("the shipped model's card: classes, input, float16 weights, recipe, wall ti
   assert.deepEqual([card.input.height, card.input.width, card.input.channels], [48, 48, 1]);
   assert.equal(card.weights.dtype, "float16");
   assert.equal(card.weights.bytes, statSync(path.join(MODEL, "weights.bin")).size);
-  const training = card.training as { recipe: { epochs: number }; wallSeconds: number; backend: string; machine: unknown; data: { train: string; val: string; trainSize: number }; epochsDone: number };
+  const training = card.training as {
+    recipe: { epochs: number }; wallSeconds: number; wallSecondsThisRun?: number; backend: string; machine: unknown;
+    data: { train: string; val: string; trainSize: number }; epochsDone: number;
+    initialisedFrom?: { training: { wallSeconds: number; data: { train: string } } };
+  };
   assert.equal(training.data.trainSize, 28709);
   assert.match(training.data.train, /^[0-9a-f]{64}$/);
   assert.equal(training.epochsDone, training.recipe.epochs);
   assert.ok(training.wallSeconds > 3600, "trained for hours on CPU");
   assert.ok(training.backend && training.machine);
+  if (training.initialisedFrom) {
+    // A second cycle on top of an earlier model: the card's wall time counts both, on the same data.
+    assert.equal(training.wallSeconds, training.wallSecondsThisRun! + training.initialisedFrom.training.wallSeconds);
+    assert.equal(training.initialisedFrom.training.data.train, training.data.train);
+  }
   const val = (card.metrics as { validation: { images: number; weights: string; singleCrop: { accuracy: number }; tta: Record<string, { accuracy: number }> } }).validation;
   assert.equal(val.images, 3589);
   assert.equal(val.weights, "float16");
