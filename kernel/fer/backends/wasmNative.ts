@@ -20,7 +20,7 @@ import * as path from "node:path";
 import { conv2dBackpropFilter } from "./wasmConv2dBackpropFilter";
 import { conv2dBackpropInput } from "./wasmConv2dBackpropInput";
 import { maxPoolGrad as maxPoolGradWasm } from "./wasmMaxPoolGrad";
-import { type Backend, type Info, type KernelArgs, type Padding, captureShipped, heapF32, mark, run, shippedKernel } from "./wasmUtil";
+import { type Backend, type Info, type KernelArgs, type Padding, captureShipped, heapF32, mark, run } from "./wasmUtil";
 
 interface NativeAddon {
   conv2d(x: Float32Array, w: Float32Array, out: Float32Array, dims: Int32Array): void;
@@ -142,7 +142,7 @@ function fusedConv2d(args: KernelArgs): Info {
   const simple = !preluActivationWeights && (activation === "linear" || activation === "relu");
   const biasOk = !bias || (bias.dtype === "float32" && bias.shape.reduce((a, b) => a * b, 1) === filter.shape[3]);
   const out = simple && biasOk ? nativeForward(args.backend, x, filter, args.attrs as unknown as ConvAttrs) : undefined;
-  if (!out) return shippedKernel("FusedConv2D")!({ inputs: args.inputs, backend: args.backend, attrs: args.attrs as tf.NamedAttrMap }) as Info;
+  if (!out) return run("FusedConv2D", args.backend, args.inputs as Record<string, Info>, args.attrs);
   if (bias || activation === "relu") {
     const y = heapF32(args.backend, out);
     const b = bias ? heapF32(args.backend, bias) : undefined;
@@ -189,7 +189,7 @@ function fusedBatchNorm(args: KernelArgs): Info {
   const c = x.shape[x.shape.length - 1];
   const perChannel = (t?: Info) => !t || (t.dtype === "float32" && t.shape.length === 1 && t.shape[0] === c);
   if (!addon || x.dtype !== "float32" || !(c > 0) || x.shape.some((d) => d <= 0) || ![mean, variance, offset, scale].every(perChannel)) {
-    return shippedKernel("FusedBatchNorm")!({ inputs: args.inputs, backend: args.backend, attrs: args.attrs as tf.NamedAttrMap }) as Info;
+    return run("FusedBatchNorm", args.backend, args.inputs as Record<string, Info>, args.attrs);
   }
   const out = args.backend.makeOutput(x.shape, "float32");
   const view = (t?: Info) => (t ? heapF32(args.backend, t) : null);
@@ -200,7 +200,7 @@ function fusedBatchNorm(args: KernelArgs): Info {
 function relu(args: KernelArgs): Info {
   const { x } = args.inputs as { x: Info };
   if (!addon || x.dtype !== "float32" || x.shape.some((d) => d <= 0)) {
-    return shippedKernel("Relu")!({ inputs: args.inputs, backend: args.backend, attrs: args.attrs as tf.NamedAttrMap }) as Info;
+    return run("Relu", args.backend, args.inputs as Record<string, Info>, args.attrs);
   }
   const out = args.backend.makeOutput(x.shape, "float32");
   addon.relu(heapF32(args.backend, x), heapF32(args.backend, out));
