@@ -26,7 +26,7 @@ import type { OutputItem } from "../protocol";
 import { DECODER_VERSION, decodeBytes, ImageDecodeError, resizeRaw, validateSpec, type ImageSpec } from "./images";
 import { contentHash, defaultCacheDir, readPack, writePack, type PixelPack } from "./fileCache";
 import { canonicalEmotion, EMOTIONS, emotionIndex, FER2013_CSV_CLASSES, type Emotion } from "./labels";
-import { applyLedger, defaultLedgerFile, DEFAULT_LEDGER_NAME, type CurationReport } from "./curation/ledger";
+import { applyLedger, defaultLedgerFile, DEFAULT_LEDGER_NAME, ledgerProblems, type CurationReport } from "./curation/ledger";
 
 
 /** File extensions loaded from class folders (case-insensitive). */
@@ -115,7 +115,6 @@ export interface DatasetCuration {
 export function describeCuration(c: DatasetCuration): { applied: string; problems: string[] } {
   const r = c.report;
   const name = basename(c.ledgerFile) === DEFAULT_LEDGER_NAME ? DEFAULT_LEDGER_NAME : c.ledgerFile;
-  const plural = (n: number, one: string, many = one + "s") => `${n} ${n === 1 ? one : many}`;
   const kept = r.states.length - r.excluded.length - r.relabelled.length;
   const decisions = [`${r.relabelled.length} relabelled`, `${r.excluded.length} excluded`];
   if (kept > 0) decisions.push(`${kept} reviewed and kept as labelled`);
@@ -123,21 +122,7 @@ export function describeCuration(c: DatasetCuration): { applied: string; problem
   if (!r.read.exists) applied = `Curation ledger ${name} does not exist (yet): nothing applied`;
   else if (!r.entries && !r.read.lines) applied = `Curation ledger ${name} is empty: nothing applied`;
   else applied = `Curation ledger ${name} applied: ${decisions.join(", ")}${c.subset ? " (in the whole dataset this is a subset of)" : ` (${c.raw.size.toLocaleString("en-US")} images before curation)`}`;
-  const problems: string[] = [];
-  const read = r.read;
-  if (read.tornLastLine) problems.push(`ledger line ${read.tornLastLine.line}, the last one, is incomplete (a write was interrupted) and was ignored; the decisions before it were applied`);
-  if (r.stale.length) {
-    const changed = r.stale.filter((s) => s.reason === "file changed").length;
-    const why = changed === r.stale.length ? "the image file changed after the decision" : "the image changed (file content, or its folder/label) after the decision";
-    problems.push(`${plural(r.stale.length, "decision")} NOT applied because ${why}: ${r.stale.slice(0, 3).map((s) => `${s.action} of ${s.path} (${s.reason})`).join(", ")}${r.stale.length > 3 ? ", ..." : ""} — review ${r.stale.length === 1 ? "it" : "them"} again`);
-  }
-  if (r.missing.length) problems.push(`${plural(r.missing.length, "decision")} about files not in the dataset (deleted, renamed or unreadable) ignored: ${r.missing.slice(0, 3).map((m) => m.path).join(", ")}${r.missing.length > 3 ? ", ..." : ""}`);
-  for (const p of read.invalidLines.slice(0, 3)) problems.push(`ledger line ${p.line} skipped: ${p.reason}`);
-  if (read.invalidLines.length > 3) problems.push(`... and ${read.invalidLines.length - 3} more invalid ledger lines`);
-  if (read.unknownVersions.length) problems.push(`${plural(read.unknownVersions.length, "ledger line")} of a newer ledger version skipped (line ${read.unknownVersions.map((p) => p.line).slice(0, 5).join(", ")}): update fernb to apply ${read.unknownVersions.length === 1 ? "it" : "them"}`);
-  if (read.duplicateIds.length) problems.push(`${plural(read.duplicateIds.length, "ledger line")} reusing an earlier decision's id skipped (line ${read.duplicateIds.map((p) => p.line).slice(0, 5).join(", ")})`);
-  if (r.danglingUndos.length) problems.push(`${plural(r.danglingUndos.length, "undo")} of a decision that is not in the ledger ignored`);
-  return { applied, problems };
+  return { applied, problems: ledgerProblems(r) };
 }
 
 function emptyReport(): LoadReport {

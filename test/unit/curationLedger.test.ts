@@ -135,7 +135,8 @@ test("a decision about a file that changed since is stale: reported, not applied
   assert.equal(labelOf(curated, "anger/a2.png"), undefined, "the other decision still applies");
   assert.deepEqual(report.missing.map((m) => m.path), ["neutral/gone.png"]);
   const summary = await curationSummary(changed, ledger.file);
-  assert.ok(summary.problems.some((p) => /anger\/a0\.png not applied: file changed/.test(p)), summary.problems.join("\n"));
+  assert.ok(summary.problems.some((p) => /1 decision NOT applied because the image file changed after the decision: relabel of anger\/a0\.png \(file changed\)/.test(p)), summary.problems.join("\n"));
+  assert.match(summary.summary(), /decision about files not in the dataset \(deleted, renamed or unreadable\) ignored: neutral\/gone\.png/, "the summary says what describeCuration says");
   // A fresh decision on the new content applies.
   await ledger.relabel("anger/a0.png", "neutral");
   assert.equal(labelOf((await applyLedger(changed)).dataset, "anger/a0.png"), "neutral");

@@ -11,7 +11,7 @@ import type { OutputItem } from "../../protocol";
 import { pool, type FaceDataset } from "../dataset";
 import { encodePng } from "../images";
 import { EMOTIONS, type Emotion } from "../labels";
-import { applyLedger, CurationLedger, uncurated, type AppliedLedger, type CurationReport } from "./ledger";
+import { applyLedger, CurationLedger, ledgerProblems, uncurated, type AppliedLedger, type CurationReport } from "./ledger";
 
 
 export interface ExportOptions {
@@ -205,16 +205,7 @@ export class CurationSummary {
     this.stale = report.stale.length;
     this.missing = report.missing.length;
     this.undone = report.undone.length;
-    const r = report.read;
-    this.problems = [
-      ...r.invalidLines.map((p) => `ledger line ${p.line} skipped: ${p.reason}`),
-      ...r.unknownVersions.map((p) => `ledger line ${p.line} skipped: ${p.reason}`),
-      ...r.duplicateIds.map((p) => `ledger line ${p.line} skipped: ${p.reason}`),
-      ...(r.tornLastLine ? [`ledger line ${r.tornLastLine.line} is incomplete (interrupted write) and was ignored`] : []),
-      ...report.stale.map((s) => `${s.action} of ${s.path} not applied: ${s.reason} since the decision (${s.time})`),
-      ...report.missing.map((m) => `${m.action} of ${m.path} not applied: not in the dataset`),
-      ...report.danglingUndos.map((u) => `undo ${u.id} names unknown decision ${u.undoes}`),
-    ];
+    this.problems = ledgerProblems(report, 10);
   }
 
   summary(): string {
@@ -231,8 +222,7 @@ export class CurationSummary {
     ];
     if (this.problems.length) {
       lines.push(`${this.problems.length} problem(s):`);
-      for (const p of this.problems.slice(0, 10)) lines.push(`  ${p}`);
-      if (this.problems.length > 10) lines.push(`  ... and ${this.problems.length - 10} more (see .problems)`);
+      for (const p of this.problems) lines.push(`  ${p}`);
     }
     return lines.join("\n");
   }

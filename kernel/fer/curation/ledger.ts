@@ -543,6 +543,31 @@ export interface CurationReport {
   states: ImageDecisionState[];
 }
 
+/**
+ * A ledger replay's problems as sentences a user can act on, one per kind of problem; at most `limit`
+ * examples (paths, line numbers) are named in each. Used by the dataset's curation line and by
+ * `curationSummary`, so both say the same thing in the same words.
+ */
+export function ledgerProblems(r: CurationReport, limit = 3): string[] {
+  const plural = (n: number, one: string, many = one + "s") => `${n} ${n === 1 ? one : many}`;
+  const some = <T>(items: T[], show: (item: T) => string) => items.slice(0, limit).map(show).join(", ") + (items.length > limit ? `, ... (${items.length - limit} more)` : "");
+  const read = r.read;
+  const problems: string[] = [];
+  if (read.tornLastLine) problems.push(`ledger line ${read.tornLastLine.line}, the last one, is incomplete (a write was interrupted) and was ignored; the decisions before it were applied`);
+  if (r.stale.length) {
+    const changed = r.stale.filter((s) => s.reason === "file changed").length;
+    const why = changed === r.stale.length ? "the image file changed after the decision" : "the image changed (file content, or its folder/label) after the decision";
+    problems.push(`${plural(r.stale.length, "decision")} NOT applied because ${why}: ${some(r.stale, (s) => `${s.action} of ${s.path} (${s.reason})`)} — review ${r.stale.length === 1 ? "it" : "them"} again`);
+  }
+  if (r.missing.length) problems.push(`${plural(r.missing.length, "decision")} about files not in the dataset (deleted, renamed or unreadable) ignored: ${some(r.missing, (m) => m.path)}`);
+  for (const p of read.invalidLines.slice(0, limit)) problems.push(`ledger line ${p.line} skipped: ${p.reason}`);
+  if (read.invalidLines.length > limit) problems.push(`... and ${read.invalidLines.length - limit} more invalid ledger lines`);
+  if (read.unknownVersions.length) problems.push(`${plural(read.unknownVersions.length, "ledger line")} of a newer ledger version skipped (line ${some(read.unknownVersions, (p) => String(p.line))}): update fernb to apply ${read.unknownVersions.length === 1 ? "it" : "them"}`);
+  if (read.duplicateIds.length) problems.push(`${plural(read.duplicateIds.length, "ledger line")} reusing an earlier decision's id skipped (line ${some(read.duplicateIds, (p) => String(p.line))})`);
+  if (r.danglingUndos.length) problems.push(`${plural(r.danglingUndos.length, "undo")} of a decision that is not in the ledger ignored: ${some(r.danglingUndos, (u) => `${u.id} undoes ${u.undoes}`)}`);
+  return problems;
+}
+
 export interface AppliedLedger {
   /** The curated view: relabelled labels, excluded images removed; `dataset.curation` describes it. */
   dataset: FaceDataset;
