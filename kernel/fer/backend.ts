@@ -29,6 +29,8 @@ export interface BackendInfo {
   adapter?: { vendor: string; architecture: string; device: string; description: string; software: boolean };
   /** Why each earlier rung was skipped. */
   skipped: { choice: BackendChoice; reason: string }[];
+  /** Something the user should act on, e.g. the native kernels (the fast CPU path) are missing. */
+  notice?: string;
 }
 
 let active: BackendInfo | undefined;
@@ -40,10 +42,25 @@ function firstLine(e: unknown): string {
 
 let rungThreads: number | undefined;
 let rungAdapter: BackendInfo["adapter"];
+let rungNotice: string | undefined;
+
+/** The one command that installs the fast path (a C compiler + OpenBLAS, then the addon build). */
+export const FAST_PATH_COMMAND = "bash kernel/fer/backends/native/setup.sh && npm run build";
+
+/**
+ * Said wherever the backend is shown (training cell, CLI, status bar) when the wasm rung runs
+ * without the native OpenBLAS kernels: training is then about 3× slower, and the user should know
+ * why and how to fix it. FERNB_NATIVE=0 is a choice, not a missing fast path.
+ */
+export function fastPathMissing(reason: string | undefined): string | undefined {
+  if (process.env.FERNB_NATIVE === "0") return undefined;
+  return `fast path missing: native kernels ${reason ?? "not loaded"}; training is about 3× slower. Install it with: ${FAST_PATH_COMMAND}`;
+}
 
 async function tryRung(choice: BackendChoice, forced: boolean): Promise<string> {
   rungThreads = undefined;
   rungAdapter = undefined;
+  rungNotice = undefined;
   switch (choice) {
     case "tensorflow-gpu":
     case "tensorflow": {
@@ -66,7 +83,8 @@ async function tryRung(choice: BackendChoice, forced: boolean): Promise<string> 
       rungThreads = threads;
       const blas = native?.library?.match(/^(OpenBLAS [\d.]+).*\((\w+) kernels\)$/);
       const nativeKernels = native?.library ? ` + native kernels (${blas ? `${blas[1]}, ${blas[2]}` : native.library})` : "";
-      return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})${nativeKernels}`;
+      rungNotice = native?.library ? undefined : fastPathMissing(native?.reason);
+      return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})${nativeKernels}${rungNotice ? ` — ${rungNotice}` : ""}`;
     }
     case "cpu":
       if (!(await tf.setBackend("cpu"))) throw new Error("the cpu backend did not initialise");
@@ -89,7 +107,7 @@ export function initBackend(prefer: BackendChoice | undefined = process.env.FERN
       }
       try {
         const description = await tryRung(prefer, true);
-        active = { choice: prefer, tfBackend: tf.getBackend(), description, threads: rungThreads, adapter: rungAdapter, skipped: [] };
+        active = { choice: prefer, tfBackend: tf.getBackend(), description, threads: rungThreads, adapter: rungAdapter, skipped: [], notice: rungNotice };
         return active;
       } catch (e) {
         throw new Error(`The backend "${prefer}" asked for (FERNB_BACKEND) is not available here: ${firstLine(e)}`);
@@ -99,7 +117,7 @@ export function initBackend(prefer: BackendChoice | undefined = process.env.FERN
     for (const choice of BACKEND_LADDER) {
       try {
         const description = await tryRung(choice, false);
-        active = { choice, tfBackend: tf.getBackend(), description, threads: rungThreads, adapter: rungAdapter, skipped };
+        active = { choice, tfBackend: tf.getBackend(), description, threads: rungThreads, adapter: rungAdapter, skipped, notice: rungNotice };
         return active;
       } catch (e) {
         skipped.push({ choice, reason: firstLine(e) });

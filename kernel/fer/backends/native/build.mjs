@@ -16,7 +16,8 @@ const out = path.join(outDir, "fernb_native.node");
 const strict = process.argv.includes("--strict");
 
 function skip(why) {
-  console.log(`native kernels not built: ${why}. Training uses the wasm kernels (slower).`);
+  console.log(`native kernels not built: ${why}. Training uses the wasm kernels (about 3× slower).` +
+    (process.env.FERNB_NATIVE === "0" ? "" : " Install the fast path with: bash kernel/fer/backends/native/setup.sh && npm run build"));
   process.exit(strict ? 1 : 0);
 }
 
