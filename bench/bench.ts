@@ -9,6 +9,11 @@
  * added: "webgpu_train_img_s", "webgpu_predict_img_s", "webgpu_adapter" (a software adapter such
  * as Mesa's llvmpipe never counts; without a hardware adapter these fields are left out).
  *
+ * `npm run bench -- --threads N` (or BENCH_THREADS=N) computes with N threads on both sides (default:
+ * every core the machine has, as fernb does by default), so scaling can be shown where more cores
+ * exist. Peak resident memory after the training steps at batch 64 is reported for both
+ * ("peak_rss_mb", "torch_peak_rss_mb": each process's own high-water mark).
+ *
  * Env: FERNB_BACKEND forces a backend; BENCH_STEPS (default 6) timed steps per measurement;
  * BENCH_STEM overrides the stem (imagenet | stride2 | cifar); BENCH_ROUNDS (default 2) alternates
  * fernb and PyTorch that many times and keeps each one's best round (the machine is shared and noisy).
@@ -25,11 +30,26 @@ const STEPS = Number(process.env.BENCH_STEPS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const stem = (process.env.BENCH_STEM as Stem | undefined) ?? DEFAULT_RESNET.stem;
 
+/** `--threads N` or BENCH_THREADS: validated before any work; fernb's wasm + native kernels read FERNB_WASM_THREADS. */
+function requestedThreads(): number | undefined {
+  const i = process.argv.indexOf("--threads");
+  const raw = i >= 0 ? process.argv[i + 1] : process.env.BENCH_THREADS;
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`--threads wants a whole number from 1 to 64, not "${raw ?? ""}".`);
+  return n;
+}
+
+/** This process's peak resident memory in MB (its high-water mark so far). */
+function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
 function log(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
 }
 
-async function measureFernb(): Promise<{ train: number; predict: number }> {
+async function measureFernb(): Promise<{ train: number; predict: number; peakRssMb: number }> {
   const { height, width, channels } = DEFAULT_RESNET;
   const model = createResNet18({ stem });
   const { step } = createTrainingStep(model, { optimizer: "sgd", labelSmoothing: 0.1, classBalance: "none" });
@@ -39,6 +59,7 @@ async function measureFernb(): Promise<{ train: number; predict: number }> {
   let t = performance.now();
   for (let i = 0; i < STEPS; i++) await step(x, y, 0.01);
   const train = (BATCH * STEPS) / ((performance.now() - t) / 1000);
+  const peak = peakRssMb();
   const predictOnce = async () => {
     const p = model.predict(x) as tf.Tensor;
     await p.data();
@@ -50,7 +71,7 @@ async function measureFernb(): Promise<{ train: number; predict: number }> {
   const predict = (BATCH * STEPS) / ((performance.now() - t) / 1000);
   tf.dispose([x, y]);
   model.dispose();
-  return { train, predict };
+  return { train, predict, peakRssMb: peak };
 }
 
 function ensureTorch(): string {
@@ -64,14 +85,14 @@ function ensureTorch(): string {
   return python;
 }
 
-function measureTorch(python: string, threads: number): { train: number; predict: number; version: string } {
+function measureTorch(python: string, threads: number): { train: number; predict: number; version: string; peakRssMb: number } {
   const { height, width, channels } = DEFAULT_RESNET;
   const out = execFileSync(python, [
     path.join(__dirname, "torch_resnet18.py"), "--threads", String(threads), "--batch", String(BATCH), "--height", String(height), "--width", String(width),
     "--channels", String(channels), "--stem", stem, "--train-steps", String(STEPS), "--predict-steps", String(STEPS),
   ], { encoding: "utf8" });
   const r = JSON.parse(out.trim().split("\n").pop()!);
-  return { train: r.train_img_s, predict: r.predict_img_s, version: r.torch };
+  return { train: r.train_img_s, predict: r.predict_img_s, version: r.torch, peakRssMb: r.peak_rss_mb };
 }
 
 /**
@@ -98,11 +119,13 @@ async function measureWebGpu(already?: { train: number; predict: number; adapter
 }
 
 async function main(): Promise<void> {
+  const wanted = requestedThreads();
+  if (wanted !== undefined) process.env.FERNB_WASM_THREADS = String(wanted);
   const backend = await initBackend();
   const threads = backend.threads ?? (backend.choice === "cpu" ? 1 : os.cpus().length);
   log(`backend ${backend.choice}: ${backend.description}; stem ${stem}; batch ${BATCH}; ${STEPS} timed steps; ${ROUNDS} round(s); PyTorch with ${threads} thread(s)`);
   const python = ensureTorch();
-  let best = { train: 0, predict: 0, torchTrain: 0, torchPredict: 0, torchVersion: "" };
+  let best = { train: 0, predict: 0, torchTrain: 0, torchPredict: 0, torchVersion: "", peakRssMb: 0, torchPeakRssMb: 0 };
   for (let round = 1; round <= ROUNDS; round++) {
     const f = await measureFernb();
     const t = measureTorch(python, threads);
@@ -113,6 +136,8 @@ async function main(): Promise<void> {
       torchTrain: Math.max(best.torchTrain, t.train),
       torchPredict: Math.max(best.torchPredict, t.predict),
       torchVersion: t.version,
+      peakRssMb: Math.max(best.peakRssMb, f.peakRssMb),
+      torchPeakRssMb: Math.max(best.torchPeakRssMb, t.peakRssMb ?? 0),
     };
   }
   const round2 = (v: number) => Math.round(v * 100) / 100;
@@ -129,6 +154,8 @@ async function main(): Promise<void> {
     torch_predict_img_s: round2(best.torchPredict),
     train_ratio: round2(best.train / best.torchTrain),
     predict_ratio: round2(best.predict / best.torchPredict),
+    peak_rss_mb: Math.round(best.peakRssMb),
+    torch_peak_rss_mb: Math.round(best.torchPeakRssMb),
     ...(webgpu ? { webgpu_train_img_s: round2(webgpu.train), webgpu_predict_img_s: round2(webgpu.predict), webgpu_adapter: webgpu.adapter } : {}),
     torch_version: best.torchVersion,
     cpu: os.cpus()[0]?.model,

@@ -3,10 +3,12 @@ bench/bench.ts: train steps (forward + backward + SGD momentum) and predict batc
 
 Usage: python3 bench/torch_resnet18.py --threads 2 --batch 64 --height 48 --width 48 --channels 1
          --stem imagenet --train-steps 5 --predict-steps 5
-Prints one JSON line: {"train_img_s": ..., "predict_img_s": ..., "torch": "1.13.1", "threads": 2}
+Prints one JSON line: {"train_img_s": ..., "predict_img_s": ..., "torch": "1.13.1", "threads": 2, "peak_rss_mb": ...}
+(peak_rss_mb: the process's resident high-water mark after the training steps)
 """
 import argparse
 import json
+import resource
 import time
 
 import torch
@@ -85,6 +87,7 @@ def main():
     for _ in range(a.train_steps):
         train_step()
     train_s = time.perf_counter() - t
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 
     model.eval()
     with torch.no_grad():
@@ -99,6 +102,7 @@ def main():
         "predict_img_s": a.batch * a.predict_steps / predict_s,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "peak_rss_mb": peak_rss_mb,
     }))
 
 
