@@ -73,19 +73,52 @@ function splitLines(text: string): string[] {
   return lines.length === 1 && lines[0] === "" ? [] : lines;
 }
 
+/**
+ * How deeply a notebook's JSON may nest (the document, its cells, their metadata and outputs all
+ * count). Deeper files are refused when opened, with the line and column: whatever opens can also
+ * be saved (no stack overflow at save time, after a run).
+ */
+export const MAX_NESTING = 100;
+
+/** Sets an own, enumerable property: a key named `__proto__` stays a key (plain assignment would set the prototype). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Copies JSON-like data with object keys sorted; `__proto__` keys are kept as ordinary keys. */
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(value).sort()) {
       const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = sortKeys(v);
+      if (v !== undefined) setOwn(out, key, sortKeys(v));
     }
     return out;
   }
   return value;
 }
 
+/**
+ * Checks, without recursion, that `value` (metadata given to serializeNotebook, e.g. by VS Code or
+ * an extension) can be written: nested at most `limit` levels, no cycles, no BigInt. Throws a
+ * NotebookFormatError naming where.
+ */
+function checkWritable(value: unknown, where: string, limit: number): void {
+  const stack: { v: unknown; depth: number; at: () => string }[] = [{ v: value, depth: 1, at: () => where }];
+  let visited = 0;
+  while (stack.length > 0) {
+    const { v, depth, at } = stack.pop()!;
+    if (typeof v === "bigint") throw new NotebookFormatError(`The notebook cannot be saved: ${at()} is a BigInt, which JSON cannot hold.`);
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > limit) throw new NotebookFormatError(`The notebook cannot be saved: ${where} is nested more than ${limit} levels deep (or contains itself), at ${at()}.`);
+    if (++visited > 50_000_000) throw new NotebookFormatError(`The notebook cannot be saved: ${where} is too large.`);
+    for (const key of Object.keys(v)) {
+      const child = (v as Record<string, unknown>)[key];
+      if (typeof child === "object" || typeof child === "bigint") stack.push({ v: child, depth: depth + 1, at: () => `${at()}${Array.isArray(v) ? `[${key}]` : `.${key}`}` });
+    }
+  }
+}
 function isEmpty(o: Record<string, unknown> | undefined): boolean {
   return !o || Object.keys(o).length === 0;
 }
@@ -104,6 +137,11 @@ function encodeItem(item: NotebookOutputItem): Record<string, unknown> {
 
 /** Serialises a notebook to its canonical bytes. */
 export function serializeNotebook(notebook: Notebook): Uint8Array {
+  checkWritable(notebook.metadata ?? {}, "the notebook's metadata", MAX_NESTING - 1);
+  notebook.cells.forEach((cell, i) => {
+    checkWritable(cell.metadata ?? {}, `cells[${i}].metadata`, MAX_NESTING - 3);
+    cell.outputs?.forEach((o, k) => checkWritable(o.metadata ?? {}, `cells[${i}].outputs[${k}].metadata`, MAX_NESTING - 5));
+  });
   const cells = notebook.cells.map((cell) => {
     const out: Record<string, unknown> = { kind: cell.kind, language: cell.language, source: splitLines(cell.source) };
     if (!isEmpty(cell.metadata)) out.metadata = sortKeys(cell.metadata);
@@ -137,6 +175,39 @@ function describeJsonError(text: string, error: Error): string {
   if (at) return `${error.message.replace(/ in JSON at position \d+.*$/, "")} at ${position(text, Number(at[1]))}`;
   if (/end of JSON input/i.test(error.message)) return `the JSON ends too early at ${position(text, text.length)} (is the file truncated?)`;
   return error.message;
+}
+
+/**
+ * The offset at which `text` (JSON) nests deeper than `limit` arrays/objects, or -1. A linear scan,
+ * before JSON.parse, so a hostile file never builds a structure too deep to walk or write.
+ */
+function tooDeepAt(text: string, limit: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \\ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > limit) return i;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
+  }
+  return -1;
+}
+
+/** Finds, without recursion, a number JSON.parse read as ±Infinity (e.g. 1e999): it could not be written back. */
+function checkNumbers(json: unknown): void {
+  const stack: { v: unknown; at: () => string }[] = [{ v: json, at: () => "the document" }];
+  while (stack.length > 0) {
+    const { v, at } = stack.pop()!;
+    if (typeof v === "number" && !Number.isFinite(v)) fail(at(), "holds a number too large to store (it would be written back as null)");
+    if (typeof v !== "object" || v === null) continue;
+    for (const key of Object.keys(v)) {
+      stack.push({ v: (v as Record<string, unknown>)[key], at: () => (Array.isArray(v) ? `${at()}[${key}]` : at() === "the document" ? key : `${at()}.${key}`) });
+    }
+  }
 }
 
 type Path = string;
@@ -219,6 +290,10 @@ export function parseNotebook(bytes: Uint8Array, fileName = "This file"): Notebo
     throw new NotebookFormatError(`${prefix} it is not UTF-8 text. The file was left unchanged.`);
   }
   if (text.trim() === "") return { metadata: {}, cells: [] };
+  const deep = tooDeepAt(text, MAX_NESTING);
+  if (deep >= 0) {
+    throw new NotebookFormatError(`${prefix} it nests more than ${MAX_NESTING} levels of objects or arrays (at ${position(text, deep)}); fernb refuses it rather than fail when saving. The file was left unchanged.`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -228,7 +303,8 @@ export function parseNotebook(bytes: Uint8Array, fileName = "This file"): Notebo
   try {
     const doc = asObject(json, "the document");
     if (doc.fernb === undefined) fail("the document", "has no \"fernb\" version field");
-    if (typeof doc.fernb !== "number") fail("\"fernb\"", "must be a version number");
+    if (typeof doc.fernb !== "number" || !Number.isInteger(doc.fernb) || doc.fernb < 1) fail("\"fernb\"", "must be a version number (1)");
+    checkNumbers(json);
     if (doc.fernb > FORMAT_VERSION) {
       fail("\"fernb\"", `is version ${doc.fernb}, written by a newer fernb; this one reads version ${FORMAT_VERSION}`);
     }

@@ -12,6 +12,7 @@
  */
 import type * as vscode from "vscode";
 import type { KernelClient } from "./kernelClient";
+import { checkMessageShape, RENDERER_MESSAGE_LIMITS } from "../protocol/messageShape";
 
 export const REVIEW_RENDERER_ID = "fernb-review";
 export const KERNEL_RESTARTED_ERROR = "The kernel was restarted: run the review cell again.";
@@ -55,7 +56,32 @@ export class RendererBridge<E> {
     /** Every editor showing the same notebook as a kernel client (replies with no known sender go there). */
     private readonly editorsOf: (client: Client) => E[],
   ) {
-    this.listener = messaging.onDidReceiveMessage(({ editor, message }) => this.forward(editor, message));
+    this.listener = messaging.onDidReceiveMessage(({ editor, message }) => this.receive(editor, message));
+  }
+
+  /**
+   * Every renderer message gets a reply, and the listener never throws: a message too deep or too
+   * large (checked before anything walks it) or one that cannot be forwarded is answered with an error.
+   */
+  private receive(editor: E, message: unknown): void {
+    let problem: string | undefined;
+    try {
+      problem = checkMessageShape(message, RENDERER_MESSAGE_LIMITS);
+      if (problem === undefined) return this.forward(editor, message);
+    } catch (e) {
+      const key = pendingKey(message);
+      if (key !== undefined) this.pending.delete(key);
+      problem = `it could not be sent to the kernel (${(e as Error)?.message ?? String(e)})`;
+    }
+    let reply: Record<string, unknown>;
+    try {
+      reply = { ...echo(message), ok: false, error: `The message was refused: ${problem}.` };
+    } catch {
+      reply = { ok: false, error: `The message was refused: ${problem}.` };
+    }
+    void Promise.resolve()
+      .then(() => this.messaging.postMessage(reply, editor))
+      .catch(() => undefined);
   }
 
   private forward(editor: E, message: unknown): void {

@@ -66,6 +66,13 @@ export class FernbSerializer implements vscode.NotebookSerializer {
   }
 
   serializeNotebook(data: vscode.NotebookData): Uint8Array {
-    return serializeNotebook({ metadata: data.metadata ?? {}, cells: data.cells.map(fromCellData) });
+    // A notebook that cannot be written (metadata set too deep by an extension) is not saved, and
+    // the user is told why; the file on disk keeps its last saved content.
+    try {
+      return serializeNotebook({ metadata: data.metadata ?? {}, cells: data.cells.map(fromCellData) });
+    } catch (e) {
+      if (e instanceof NotebookFormatError) void vscode.window.showErrorMessage(e.message);
+      throw e;
+    }
   }
 }
