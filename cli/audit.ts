@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import { initBackend } from "../kernel/fer/backend";
 import { findLabelIssues, crossValidatedProbabilities } from "../kernel/fer/curation/index";
-import { loadFolderDataset } from "../kernel/fer/dataset";
+import { loadFolderDataset, loadWarnings } from "../kernel/fer/dataset";
 import { EMOTIONS } from "../kernel/fer/labels";
 import { loadModel } from "../kernel/fer/modelIO";
 import { createResNet18 } from "../kernel/fer/resnet";
@@ -34,6 +34,7 @@ export async function auditCommand(flags: Record<string, string | true>, usage: 
   if (typeof flags.model === "string") {
     const { model, card } = await loadModel(flags.model);
     const data = await loadFolderDataset(dataDir, { height: card.input.height, width: card.input.width, channels: card.input.channels });
+    for (const w of loadWarnings(data.report)) process.stderr.write(`warning: ${w}\n`);
     probs = await predictProbabilities(model, data, card.input);
     source = `model ${flags.model} (taken as out-of-sample: it must not have trained on these images)`;
     ({ paths, labels } = data);
@@ -42,6 +43,7 @@ export async function auditCommand(flags: Record<string, string | true>, usage: 
     const epochs = number("epochs", 10);
     if (folds < 2) throw usage("--folds must be at least 2.");
     const data = await loadFolderDataset(dataDir);
+    for (const w of loadWarnings(data.report)) process.stderr.write(`warning: ${w}\n`);
     const cv = await crossValidatedProbabilities(data, { folds, modelFactory: (f) => createResNet18({ seed: f + 1 }), trainOptions: { epochs } });
     probs = cv.probs;
     source = `${folds}-fold cross-validation, ${epochs} epochs per fold (held-out accuracy per fold: ${cv.foldAccuracy.map((a) => a.toFixed(3)).join(", ")})`;

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { evaluate, type Tta } from "../kernel/fer/evaluate";
 import { initBackend } from "../kernel/fer/backend";
-import { loadFolderDataset } from "../kernel/fer/dataset";
+import { loadFolderDataset, loadWarnings } from "../kernel/fer/dataset";
 import { loadModel } from "../kernel/fer/modelIO";
 
 export async function evaluateCommand(flags: Record<string, string | true>, usage: (message: string) => Error): Promise<number> {
@@ -20,8 +20,7 @@ export async function evaluateCommand(flags: Record<string, string | true>, usag
   process.stderr.write(`backend: ${backend.choice} (${backend.description})\n`);
   const { model, card } = await loadModel(modelDir);
   const data = await loadFolderDataset(dataDir, { height: card.input.height, width: card.input.width, channels: card.input.channels });
-  if (data.report.unknownFolders.length > 0) process.stderr.write(`warning: folders that are not emotions were left out: ${data.report.unknownFolders.join(", ")}\n`);
-  if (data.report.skipped.length > 0) process.stderr.write(`warning: ${data.report.skipped.length} file(s) could not be read and were left out (first: ${data.report.skipped[0].path}: ${data.report.skipped[0].reason})\n`);
+  for (const w of loadWarnings(data.report)) process.stderr.write(`warning: ${w}\n`);
   if (data.size === 0) throw new Error(`No faces to evaluate in ${dataDir}.`);
   const evaluation = await evaluate(model, data, { normalization: { mean: card.input.mean, std: card.input.std }, tta });
   if (flags.json === true) {

@@ -17,13 +17,13 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, statSync, type Dirent } from "node:fs";
-import { readdir, readFile, realpath, stat } from "node:fs/promises";
+import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, extname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { chartWithText, DISPLAY } from "../display";
 import type { OutputItem } from "../protocol";
-import { DECODER_VERSION, decodeBytes, ImageDecodeError, resizeRaw, validateSpec, type ImageSpec } from "./images";
+import { DECODER_VERSION, decodeBytes, ImageDecodeError, readErrorReason, resizeRaw, validateSpec, type ImageSpec } from "./images";
 import { contentHash, defaultCacheDir, readPack, writePack, type PixelPack } from "./fileCache";
 import { canonicalEmotion, EMOTIONS, emotionIndex, FER2013_CSV_CLASSES, type Emotion } from "./labels";
 import { applyLedger, defaultLedgerFile, DEFAULT_LEDGER_NAME, ledgerProblems, type CurationReport } from "./curation/ledger";
@@ -51,6 +51,21 @@ export interface LoadReport {
   classFolders?: Record<string, Emotion>;
   /** CSV only: valid rows left out by the `usage` filter. */
   filteredOut?: number;
+}
+
+/**
+ * What a load left out, as warnings for a command line: files that could not be read (with the
+ * first few reasons) and folders that are not emotions. The same words for every command that loads
+ * a folder (`fernb evaluate`, `fernb audit`), so none of them drops an image without a word.
+ */
+export function loadWarnings(report: LoadReport, limit = 3): string[] {
+  const out: string[] = [];
+  if (report.unknownFolders.length > 0) out.push(`folders that are not emotions were left out: ${report.unknownFolders.join(", ")}`);
+  if (report.skipped.length > 0) {
+    const shown = report.skipped.slice(0, limit).map((s) => `${s.path}: ${s.reason}`).join("; ");
+    out.push(`${report.skipped.length} file(s) could not be read and were left out (${shown}${report.skipped.length > limit ? `; ... ${report.skipped.length - limit} more` : ""})`);
+  }
+  return out;
 }
 
 /** How a load went: where pixels came from and how long it took (for tests and tuning). */
@@ -471,7 +486,14 @@ async function scanFolderDataset(root: string): Promise<ScanResult> {
   const files: ScanResult["files"] = [];
   for (const c of classDirs) {
     const dir = join(root, c.name);
-    const names = (await readdir(dir, { withFileTypes: true })).sort((a, b) => sortNames(a.name, b.name));
+    let names: Dirent[];
+    try {
+      names = (await readdir(dir, { withFileTypes: true })).sort((a, b) => sortNames(a.name, b.name));
+    } catch (e) {
+      // An emotion folder that cannot be listed is reported, not fatal.
+      report.skipped.push({ path: `${c.name}/`, reason: `folder not readable: ${readErrorReason(e)}` });
+      continue;
+    }
     for (const d of names) {
       if (isHidden(d.name)) continue;
       const rel = `${c.name}/${d.name}`;
@@ -546,7 +568,16 @@ export async function loadFolderDataset(root: string, options: LoadOptions = {})
     ledgerFile = resolve(option);
   } else {
     ledgerFile = await defaultLedgerFile(raw.root);
-    if (!statSync(ledgerFile, { throwIfNoEntry: false })?.isFile()) return raw;
+    let info;
+    try {
+      info = statSync(ledgerFile, { throwIfNoEntry: false });
+    } catch (e) {
+      // A ledger that cannot be read (a symbolic link loop, no permission): the raw data, and a word.
+      // (A copy of the report: the memory cache shares the raw one.)
+      const report = { ...raw.report, skipped: [...raw.report.skipped, { path: basename(ledgerFile), reason: `curation ledger not applied: ${readErrorReason(e)}` }] };
+      return new FaceDataset({ root: raw.root, height: raw.height, width: raw.width, channels: raw.channels, images: raw.images, labels: raw.labels, paths: raw.paths, report, loadStats: raw.loadStats });
+    }
+    if (!info?.isFile()) return raw;
   }
   const { dataset } = await applyLedger(raw, ledgerFile);
   dataset.loadStats.elapsedMs = performance.now() - t0;
@@ -559,8 +590,15 @@ async function loadRawFolderDataset(root: string, options: LoadOptions, t0: numb
   const scan = await scanFolderDataset(absRoot);
   const realRoot = await realpath(absRoot);
   // Synchronous stats: ~0.1 s for 28k files, 3x faster than through the thread pool.
+  // A file that cannot be stat'ed (a symbolic link loop, no permission) is not fatal: it is read
+  // below, fails there, and is listed in report.skipped with its reason.
   const statsList = scan.files.map((f) => {
-    const s = statSync(f.abs, { throwIfNoEntry: false });
+    let s;
+    try {
+      s = statSync(f.abs, { throwIfNoEntry: false });
+    } catch {
+      s = undefined;
+    }
     return { rel: f.rel, size: s?.size ?? -1, mtimeMs: s?.mtimeMs ?? -1 };
   });
   const signature = statSignature(statsList) + JSON.stringify(scan.report);
@@ -621,7 +659,8 @@ async function loadFolderFiles(absRoot: string, realRoot: string, scan: ScanResu
         bytes = await readFile(f.abs);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        throw new ImageDecodeError(err.code === "EACCES" ? "unreadable (permission denied)" : err.code === "ENOENT" ? "file disappeared while loading" : `unreadable (${err.message})`);
+        const dangling = err.code === "ENOENT" && (await lstat(f.abs).catch(() => undefined))?.isSymbolicLink();
+        throw new ImageDecodeError(err.code === "ENOENT" && !dangling ? "file disappeared while loading" : dangling ? "a symbolic link to a file that does not exist" : readErrorReason(err));
       }
       if (bytes.length === 0) throw new ImageDecodeError("empty file (0 bytes)");
       const hash = contentHash(bytes);

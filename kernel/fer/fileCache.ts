@@ -111,7 +111,7 @@ export async function writePack(file: string, header: PackHeader, pack: PixelPac
   }
   const checksum = createHash("sha256").update(prefix).update(headerJson).update(records).digest();
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
-  const handle = await open(tmp, "w");
+  const handle = await open(tmp, "wx"); // created here, never through an existing link
   try {
     for (const part of [prefix, headerJson, records, checksum]) {
       let written = 0;

@@ -96,6 +96,24 @@ function explainSharpError(message: string): string {
   return `could not decode image (${message.trim()})`;
 }
 
+/** Why a file could not be read, in words (for reports of skipped files). */
+export function readErrorReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case "ENOENT":
+      return "file not found (or a symbolic link to a missing file)";
+    case "ELOOP":
+      return "unreadable (a symbolic link loop)";
+    case "EISDIR":
+      return "is a directory";
+    case "EACCES":
+    case "EPERM":
+      return "unreadable (permission denied)";
+    default:
+      return `unreadable (${err?.message ?? String(e)})`;
+  }
+}
+
 /**
  * Decodes an image (file path or encoded bytes: PNG, JPEG, WebP, GIF, TIFF, AVIF/HEIF; any size;
  * grayscale, RGB or with alpha) into `spec.height × spec.width × spec.channels` HWC uint8 pixels.
@@ -110,10 +128,7 @@ export async function decodeImage(input: Uint8Array | string, spec: ImageSpec): 
     try {
       bytes = await readFile(input);
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      const reason =
-        err.code === "ENOENT" ? "file not found" : err.code === "EISDIR" ? "is a directory" : err.code === "EACCES" ? "permission denied" : `unreadable (${err.message})`;
-      throw new ImageDecodeError(reason, source);
+      throw new ImageDecodeError(readErrorReason(e), source);
     }
   } else {
     bytes = input;

@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import type { Emotion } from "./labels";
+import { safeWritePath } from "./safeWrite";
 
 export interface InputSpec {
   height: number;
@@ -40,9 +41,14 @@ export interface SaveOptions {
   quantize?: "float16" | "uint8";
 }
 
+/**
+ * Writes `file` whole or not at all (temporary file + rename). The temporary file is created
+ * exclusively and `file` is checked first, so no symbolic link is followed out of its folder.
+ */
 async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  safeWritePath(file, path.dirname(path.resolve(file)), { what: "model file" });
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const handle = await fs.open(tmp, "w");
+  const handle = await fs.open(tmp, "wx");
   try {
     await handle.writeFile(data);
     await handle.sync();

@@ -3,7 +3,7 @@
  * in training (images.ts), normalised as the model card says, and classified.
  */
 import * as tf from "@tensorflow/tfjs";
-import { readdir, stat } from "node:fs/promises";
+import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { decodeImage, ImageDecodeError } from "./images";
 import { EMOTIONS, type Emotion } from "./labels";
@@ -24,17 +24,56 @@ export interface PredictionFailure {
 
 const IMAGE = /\.(png|jpe?g|webp|gif|tiff?|avif)$/i;
 
-/** Expands folders (recursively) into their image files; files are kept as given. */
-export async function imageFiles(inputs: string[]): Promise<string[]> {
+/**
+ * Expands folders (recursively, following symbolic links to folders once each) into their image
+ * files, sorted by name; files given by name are kept as given. Hidden names are skipped. Nothing
+ * with an image name is dropped here: an entry that cannot be read (a symbolic link loop, a dangling
+ * link, no permission) is kept in the list, so `predictFiles` reports it with its reason. Only a
+ * path given on the command line that does not exist at all is an error. A folder that cannot be
+ * listed is added to `failures` when given (else an error).
+ */
+export async function imageFiles(inputs: string[], failures?: PredictionFailure[]): Promise<string[]> {
   const out: string[] = [];
+  const seen = new Set<string>(); // real paths of the folders expanded so far (link cycles)
+  const expand = async (dir: string): Promise<void> => {
+    const real = await realpath(dir).catch(() => dir);
+    if (seen.has(real)) return;
+    seen.add(real);
+    let listed;
+    try {
+      listed = await readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      // A folder that cannot be listed: reported with its reason when the caller collects failures.
+      const err = e as NodeJS.ErrnoException;
+      const reason = `folder not readable (${err.code === "EACCES" ? "permission denied" : err.code === "ELOOP" ? "symbolic link loop" : err.message})`;
+      if (!failures) throw new Error(`Cannot list ${dir}: ${reason}`);
+      failures.push({ path: dir, error: reason });
+      return;
+    }
+    const entries = listed.filter((e) => !e.name.startsWith(".")).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      let isDir = e.isDirectory();
+      if (e.isSymbolicLink()) isDir = (await stat(p).catch(() => undefined))?.isDirectory() ?? false;
+      if (isDir) await expand(p);
+      else if (IMAGE.test(e.name)) out.push(p);
+    }
+  };
   for (const input of inputs) {
-    const s = await stat(input).catch(() => undefined);
-    if (!s) throw new Error(`No such file or folder: ${input}`);
-    if (s.isDirectory()) {
-      const entries = (await readdir(input, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
-      const nested = entries.filter((e) => !e.name.startsWith(".")).map((e) => path.join(input, e.name));
-      out.push(...(await imageFiles(nested.filter((p, i) => entries[i].isDirectory() || IMAGE.test(p)))));
-    } else out.push(input);
+    let s;
+    try {
+      s = await stat(input);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const linked = await lstat(input).catch(() => undefined);
+      // A path that names nothing at all is a mistake on the command line; anything that exists but
+      // cannot be read (a link loop, a dangling link, no permission) is reported by predictFiles.
+      if (!linked && (code === "ENOENT" || code === "ENOTDIR")) throw new Error(`No such file or folder: ${input}`);
+      out.push(input);
+      continue;
+    }
+    if (s.isDirectory()) await expand(input);
+    else out.push(input);
   }
   return out;
 }

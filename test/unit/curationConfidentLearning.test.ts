@@ -120,19 +120,36 @@ test("stratified folds spread every class evenly", () => {
   assert.deepEqual(stratifiedFolds(labels, 5, 7), fold, "deterministic for a seed");
 });
 
+/** SyntheticFaces that records which rows are read while a fold's model trains (`training` set by the test). */
+class RecordingFaces extends SyntheticFaces {
+  training: Set<number> | undefined;
+  override image(i: number): Uint8Array {
+    this.training?.add(i);
+    return super.image(i);
+  }
+}
+
 test("crossValidatedProbabilities: each row predicted by a model that did not train on it", { timeout: 60_000 }, async () => {
-  const data = new SyntheticFaces(84, 12, 12);
+  const data = new RecordingFaces(84, 12, 12);
   const trainedOn: Set<number>[] = [];
+  let models = 0;
   const factory = (fold: number) => {
     const input = tf.input({ shape: [12, 12, 1] });
     const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
     const logits = tf.layers.dense({ units: 7, name: "fc", kernelInitializer: tf.initializers.glorotUniform({ seed: fold + 1 }) }).apply(flat) as tf.SymbolicTensor;
     const m = tf.model({ inputs: input, outputs: tf.layers.activation({ activation: "softmax" }).apply(logits) as tf.SymbolicTensor });
-    trainedOn.push(new Set());
+    models++;
     return m;
   };
   const events: CrossValidationEvent[] = [];
-  const r = await crossValidatedProbabilities(data, { folds: 3, modelFactory: factory, trainOptions: { epochs: 8, batchSize: 8, learningRate: 0.1, optimizer: "adamw", classBalance: "none", labelSmoothing: 0, weightDecay: 0 } }, (e) => events.push(e));
+  // Every image read between a fold's start and the end of its training is a row that fold trained on
+  // (normalisation statistics included); reads after that are the held-out predictions.
+  const record = (e: CrossValidationEvent) => {
+    events.push(e);
+    if (e.type === "fold-start") data.training = trainedOn[e.fold - 1] ?? (trainedOn[e.fold - 1] = new Set());
+    if (e.type === "train" && e.event.type === "end") data.training = undefined;
+  };
+  const r = await crossValidatedProbabilities(data, { folds: 3, modelFactory: factory, trainOptions: { epochs: 8, batchSize: 8, learningRate: 0.1, optimizer: "adamw", classBalance: "none", labelSmoothing: 0, weightDecay: 0 } }, record);
   assert.equal(r.probs.length, 84 * 7);
   assert.equal(r.classes, 7);
   for (let i = 0; i < 84; i++) {
@@ -145,7 +162,15 @@ test("crossValidatedProbabilities: each row predicted by a model that did not tr
   assert.equal(events.filter((e) => e.type === "train" && e.event.type === "epoch").length, 24);
   const starts = events.filter((e): e is Extract<CrossValidationEvent, { type: "fold-start" }> => e.type === "fold-start");
   assert.deepEqual(starts.map((e) => [e.trainSize, e.heldOutSize]), [[56, 28], [56, 28], [56, 28]]);
-  assert.equal(trainedOn.length, 3, "a fresh model per fold");
+  assert.equal(models, 3, "a fresh model per fold");
+  assert.equal(trainedOn.length, 3);
+  for (let f = 0; f < 3; f++) {
+    const heldOut = [...r.fold.keys()].filter((i) => r.fold[i] === f);
+    const read = [...trainedOn[f]].sort((a, b) => a - b);
+    assert.deepEqual(read.filter((i) => r.fold[i] === f), [], `fold ${f + 1} trained on none of its ${heldOut.length} held-out rows`);
+    assert.equal(read.length, 56, `fold ${f + 1} trained on every other row`);
+    assert.deepEqual([...r.trainedOn[f]], read, `fold ${f + 1}: the rows reported as trained on are the rows read while training`);
+  }
   // The toy data is separable: out-of-sample predictions are mostly right.
   let correct = 0;
   for (let i = 0; i < 84; i++) {

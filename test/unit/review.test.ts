@@ -77,9 +77,25 @@ test("renderer messages: validation, unknown review, path traversal and symlinks
   assert.equal(unknown.requestId, "q1");
   assert.match((unknown as { error: string }).error, /run the review cell again/);
 
-  for (const p of ["../etc/passwd", "anger/../../x.png", "/etc/passwd", path.join(root, "anger/a0.png"), "C:\\x.png", "anger\\..\\..\\x", "anger/./a0.png", "anger//a0.png"]) {
+  // Each refused for its path, before the item allow-list is consulted: the reason says so.
+  const plainRelative = /is not a plain relative path \(no "\.\.", "\." or empty parts\)/;
+  const absolute = /absolute paths are not allowed/;
+  const refusals: [string, RegExp][] = [
+    ["../etc/passwd", plainRelative],
+    ["anger/../../x.png", plainRelative],
+    ["anger/../anger/a0.png", plainRelative], // would name a real item once normalised
+    ["/etc/passwd", absolute],
+    [path.join(root, "anger/a0.png"), absolute],
+    ["C:\\x.png", absolute],
+    ["anger\\..\\..\\x", plainRelative],
+    ["anger/./a0.png", plainRelative],
+    ["anger//a0.png", plainRelative],
+  ];
+  for (const [p, reason] of refusals) {
     const r = await ask({ action: "exclude", path: p });
     assert.equal(r.ok, false, p);
+    assert.match((r as { error: string }).error, reason, p);
+    assert.doesNotMatch((r as { error: string }).error, /not an image of this review/, p);
   }
   const notItem = await ask({ action: "exclude", path: "anger/zz.png" });
   assert.match((notItem as { error: string }).error, /not an image of this review/);
@@ -191,7 +207,7 @@ test("review with a model: checked options, the model's predictions, Grad-CAM he
 
   const cam = await handleReviewRendererMessage({ reviewId: p.reviewId, requestId: 1, action: "gradcam", path: "fear/f0.png" });
   assert.equal(cam.ok, true, JSON.stringify(cam).slice(0, 300));
-  if (!cam.ok || !("cam" in cam)) return;
+  assert.ok(cam.ok && "cam" in cam, "a Grad-CAM reply");
   assert.deepEqual([cam.requestId, cam.width, cam.height, cam.cam.length, cam.cam[0].length], [1, 8, 8, 8, 8]);
   assert.equal(cam.predicted, item.predictions![0].label);
   assert.ok(cam.cam.flat().every((v) => v >= 0 && v <= 1));

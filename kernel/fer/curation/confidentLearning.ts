@@ -378,6 +378,8 @@ export interface CrossValidationResult {
   classes: number;
   /** The fold of each image. */
   fold: Int32Array;
+  /** trainedOn[f]: the rows fold f's model was trained on (never one of its held-out rows). */
+  trainedOn: Int32Array[];
   results: TrainResult[];
   /** Held-out accuracy of each fold's model. */
   foldAccuracy: number[];
@@ -406,12 +408,14 @@ export async function crossValidatedProbabilities(
   let classes = 0;
   const results: TrainResult[] = [];
   const foldAccuracy: number[] = [];
+  const trainedOn: Int32Array[] = [];
   for (let f = 0; f < folds; f++) {
     const fStart = Date.now();
     const trainIdx: number[] = [];
     const heldIdx: number[] = [];
     for (let i = 0; i < data.size; i++) (fold[i] === f ? heldIdx : trainIdx).push(i);
     const trainView = new IndexedView(data, Int32Array.from(trainIdx));
+    trainedOn.push(Int32Array.from(trainIdx));
     const heldView = new IndexedView(data, Int32Array.from(heldIdx));
     emit({ type: "fold-start", fold: f + 1, folds, trainSize: trainView.size, heldOutSize: heldView.size });
     const model = await options.modelFactory(f);
@@ -446,5 +450,5 @@ export async function crossValidatedProbabilities(
     }
   }
   bar?.finish(`held-out accuracy per fold: ${foldAccuracy.map((a) => a.toFixed(3)).join(", ")}`);
-  return { probs: probs!, classes, fold, results, foldAccuracy, seconds: (Date.now() - t0) / 1000 };
+  return { probs: probs!, classes, fold, trainedOn, results, foldAccuracy, seconds: (Date.now() - t0) / 1000 };
 }

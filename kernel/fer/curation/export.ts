@@ -3,14 +3,15 @@
  * plus manifest.json) and as a notebook summary (`curationSummary`: how many images were reviewed,
  * relabelled and excluded, per class, as text and a vega-lite chart).
  */
-import { constants as fsConstants, existsSync } from "node:fs";
-import { copyFile, mkdir, readdir, rename, writeFile } from "node:fs/promises";
-import { basename, join, relative, resolve, isAbsolute } from "node:path";
+import { constants as fsConstants, lstatSync } from "node:fs";
+import { copyFile, mkdir, readdir, realpath, rename, writeFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 import { chartWithText, DISPLAY } from "../../display";
 import type { OutputItem } from "../../protocol";
 import { pool, type FaceDataset } from "../dataset";
 import { encodePng } from "../images";
 import { EMOTIONS, type Emotion } from "../labels";
+import { isInside, realPathOrPlanned, safeWritePath } from "../safeWrite";
 import { applyLedger, CurationLedger, ledgerProblems, uncurated, type AppliedLedger, type CurationReport } from "./ledger";
 
 
@@ -70,8 +71,10 @@ const posix = (p: string) => p.split(/[\\/]+/).join("/");
 export async function exportCurated(dataset: FaceDataset, ledger: CurationLedger | string | undefined, outDir: string, options: ExportOptions = {}): Promise<ExportResult> {
   const out = resolve(outDir);
   const root = resolve(dataset.root);
-  const rel = relative(root, out);
-  if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))) throw new Error(`outDir ${out} is inside the dataset ${root}: choose a folder outside it (the dataset folder is never written to)`);
+  // Checked on the paths as given and on their real paths: an outDir reached through a symbolic link
+  // into the dataset is refused too.
+  const realRoot = await realpath(root).catch(() => root);
+  if (isInside(out, root) || isInside(realPathOrPlanned(out), realRoot)) throw new Error(`outDir ${out} is inside the dataset ${root}: choose a folder outside it (the dataset folder is never written to)`);
   await mkdir(out, { recursive: true });
   const existing = (await readdir(out)).filter((n) => n !== ".DS_Store");
   if (existing.length && !options.allowNonEmpty) {
@@ -98,10 +101,14 @@ export async function exportCurated(dataset: FaceDataset, ledger: CurationLedger
     plan.push({ src: k, dest: join(out, label, name), file: `${label}/${name}` });
   }
   const manifestFile = join(out, "manifest.json");
-  const clash = [manifestFile, ...plan.map((p) => p.dest)].find((f) => existsSync(f));
+  // lstat, not exists: a dangling symbolic link is a clash too (writing would create its target).
+  const clash = [manifestFile, ...plan.map((p) => p.dest)].find((f) => lstatSync(f, { throwIfNoEntry: false }) !== undefined);
   if (clash) throw new Error(`${clash} already exists; exportCurated never overwrites files: nothing was written`);
 
-  for (const e of EMOTIONS) if (plan.some((p) => p.file.startsWith(e + "/"))) await mkdir(join(out, e), { recursive: true });
+  // Class folders already in a non-empty outDir must not lead elsewhere through a symbolic link.
+  const classes = EMOTIONS.filter((e) => plan.some((p) => p.file.startsWith(e + "/")));
+  for (const e of classes) safeWritePath(join(out, e), out, { what: "export folder" });
+  for (const e of classes) await mkdir(join(out, e), { recursive: true });
   await pool(plan.length, options.concurrency ?? 16, async (j) => {
     const p = plan[j];
     const path = curated.paths[p.src];
@@ -138,7 +145,7 @@ export async function exportCurated(dataset: FaceDataset, ledger: CurationLedger
   };
   const tmp = `${manifestFile}.tmp-${process.pid}`;
   await writeFile(tmp, JSON.stringify(manifest, null, 2) + "\n", { flag: "wx" });
-  if (existsSync(manifestFile)) throw new Error(`${manifestFile} appeared while exporting; not overwritten (the new manifest is in ${tmp})`);
+  if (lstatSync(manifestFile, { throwIfNoEntry: false })) throw new Error(`${manifestFile} appeared while exporting; not overwritten (the new manifest is in ${tmp})`);
   await rename(tmp, manifestFile);
   return { outDir: out, manifestFile, manifest, applied };
 }

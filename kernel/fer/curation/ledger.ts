@@ -33,6 +33,7 @@ import { link, lstat, open, readFile, rename, stat, unlink } from "node:fs/promi
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { canonicalEmotion, EMOTIONS, type Emotion } from "../labels";
 import { FaceDataset } from "../dataset";
+import { O_NOFOLLOW, safeWritePath } from "../safeWrite";
 
 /**
  * The raw data behind a curated view (`dataset.curation.raw`: the images with their folder/CSV
@@ -190,6 +191,8 @@ export class CurationLedger {
   /** The JSON Lines file. */
   readonly file: string;
   readonly lockFile: string;
+  /** The folder the ledger belongs to (the dataset's folder for its default ledger): appends never leave it. */
+  private readonly folder: string;
   private readonly lockStaleMs: number;
   private readonly lockTimeoutMs: number;
   private readonly dataset?: FaceDataset;
@@ -198,6 +201,7 @@ export class CurationLedger {
     this.root = resolve(root);
     this.file = resolve(file);
     this.lockFile = this.file + ".lock";
+    this.folder = dirname(this.file);
     this.lockStaleMs = options.lockStaleMs ?? 10_000;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 15_000;
     this.dataset = dataset;
@@ -268,11 +272,14 @@ export class CurationLedger {
     await this.withLock(async () => {
       let created = false;
       let prefix = "";
+      // Never through a symbolic (or hard) link that leads out of the ledger's folder: a dataset
+      // could ship its ledger as a link to any file of the user's.
+      const target = safeWritePath(this.file, this.folder, { what: "curation ledger", singleLink: true });
       // If the file ends in a torn line (a crash mid-write), start on a fresh line.
       try {
-        const info = await stat(this.file);
+        const info = await stat(target);
         if (info.size > 0) {
-          const fh = await open(this.file, "r");
+          const fh = await open(target, "r");
           try {
             const last = Buffer.alloc(1);
             await fh.read(last, 0, 1, info.size - 1);
@@ -286,7 +293,7 @@ export class CurationLedger {
         created = true;
       }
       const out = prefix ? Buffer.concat([Buffer.from(prefix), bytes]) : bytes;
-      const fh = await open(this.file, "a");
+      const fh = await open(target, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | O_NOFOLLOW, 0o666);
       try {
         const { bytesWritten } = await fh.write(out, 0, out.length);
         if (bytesWritten !== out.length) throw new Error(`short write to ${this.file}: ${bytesWritten} of ${out.length} bytes`);
