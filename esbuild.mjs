@@ -6,7 +6,7 @@
 // Usage: node esbuild.mjs [--watch] [--minify]
 import * as esbuild from "esbuild";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 
 const watch = process.argv.includes("--watch");
 const minify = process.argv.includes("--minify");
@@ -58,7 +58,9 @@ if (watch) {
   await Promise.all(builds.map((b) => esbuild.build(b)));
   // The optional native kernels addon (OpenBLAS); it explains itself and never fails the build.
   execFileSync(process.execPath, ["kernel/fer/backends/native/build.mjs"], { stdio: "inherit" });
-  // Declarations of the FER library, so `import ... from "fernb"` in cells is type-checked.
+  // Declarations of the FER library, so `import ... from "fernb"` in cells is type-checked (rebuilt
+  // from scratch, so a moved or deleted module leaves no stale declaration behind).
+  rmSync("dist/fernb-types", { recursive: true, force: true });
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.types.json"], { stdio: "inherit" });
   mkdirSync("dist/fernb-types", { recursive: true });
   writeFileSync("dist/fernb-types/package.json", JSON.stringify({ name: "fernb", types: "kernel/fer/index.d.ts" }, null, 2) + "\n");

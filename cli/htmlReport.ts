@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import MarkdownIt from "markdown-it";
 import type { Notebook, NotebookOutput } from "../extension/notebookFormat";
+import { MIME } from "../protocol";
 
 const markdown = new MarkdownIt({ html: false, linkify: true });
 const decoder = new TextDecoder();
@@ -40,9 +41,9 @@ function renderOutput(output: NotebookOutput, renderers: RendererEntry[], counte
     const payload = decoder.decode(custom.data).replace(/<\//g, "<\\/");
     return `<div class="output custom" data-renderer="${renderer.id}" data-mime="${escapeHtml(custom.mime)}" id="${id}"><script type="application/json">${payload}</script></div>`;
   }
-  const stream = items.find((i) => i.mime === "application/vnd.code.notebook.stdout" || i.mime === "application/vnd.code.notebook.stderr");
+  const stream = items.find((i) => i.mime === MIME.stdout || i.mime === MIME.stderr);
   if (stream) return `<pre class="output stream ${stream.mime.endsWith("stderr") ? "stderr" : ""}">${escapeHtml(plain(decoder.decode(stream.data)))}</pre>`;
-  const error = items.find((i) => i.mime === "application/vnd.code.notebook.error");
+  const error = items.find((i) => i.mime === MIME.error);
   if (error) {
     let e: { name?: string; message?: string; stack?: string } = {};
     try {

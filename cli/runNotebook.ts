@@ -5,7 +5,7 @@
 import * as path from "node:path";
 import { KernelClient } from "../extension/kernelClient";
 import type { Notebook, NotebookOutput, NotebookOutputItem } from "../extension/notebookFormat";
-import { MIME, type CellError, type OutputItem } from "../kernel/protocol";
+import { MIME, type CellError, type OutputItem } from "../protocol";
 
 const encoder = new TextEncoder();
 

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as os from "node:os";
 import * as vscode from "vscode";
 import { KernelClient, type ExecutionObserver, type ExecutionOutcome } from "./kernelClient";
-import type { OutputItem } from "../kernel/protocol";
+import type { OutputItem } from "../protocol";
 import { NOTEBOOK_TYPE } from "./serializer";
 
 const encoder = new TextEncoder();

@@ -11,7 +11,7 @@ import {
   type FromKernel,
   type OutputItem,
   type ToKernel,
-} from "../kernel/protocol";
+} from "../protocol";
 
 export interface KernelClientOptions {
   /** The bundled kernel entry (dist/kernel.js). */

@@ -11,10 +11,9 @@
  * itself. vscode-free apart from types, so unit tests drive it with a fake messaging object.
  */
 import type * as vscode from "vscode";
+import { checkMessageShape, RENDERER_ID, RENDERER_MESSAGE_LIMITS } from "../protocol";
 import type { KernelClient } from "./kernelClient";
-import { checkMessageShape, RENDERER_MESSAGE_LIMITS } from "../protocol/messageShape";
 
-export const REVIEW_RENDERER_ID = "fernb-review";
 export const KERNEL_RESTARTED_ERROR = "The kernel was restarted: run the review cell again.";
 
 /** The parts of vscode.NotebookRendererMessaging the bridge uses. */
@@ -121,9 +120,9 @@ export function registerRendererBridge(
   notebookType: string,
   clientFor: (notebook: vscode.NotebookDocument) => KernelClient | undefined,
 ): vscode.Disposable {
-  const messaging = api.notebooks.createRendererMessaging(REVIEW_RENDERER_ID);
+  const messaging = api.notebooks.createRendererMessaging(RENDERER_ID.review);
   const bridge = new RendererBridge<vscode.NotebookEditor>(
-    REVIEW_RENDERER_ID,
+    RENDERER_ID.review,
     messaging,
     (editor) => (editor.notebook.notebookType === notebookType ? clientFor(editor.notebook) : undefined),
     (client) => api.window.visibleNotebookEditors.filter((e) => e.notebook.notebookType === notebookType && clientFor(e.notebook) === client),

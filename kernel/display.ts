@@ -4,7 +4,7 @@
  * handle whose `update` replaces that output in place (a live training curve uses it).
  */
 import { inspect } from "node:util";
-import { MIME, type OutputItem } from "./protocol";
+import { MIME, type OutputItem } from "../protocol";
 
 /** Objects that know how to show themselves implement this symbol (datasets, metrics, ...). */
 export const DISPLAY = Symbol.for("fernb.display");
@@ -56,7 +56,7 @@ function toItem(mime: string, data: MimeData): OutputItem {
 export function chartWithText(spec: object, text: string): OutputItem[] {
   return [
     { mime: MIME.chart, data: JSON.stringify(spec) },
-    { mime: "text/plain", data: text },
+    { mime: MIME.text, data: text },
   ];
 }
 
@@ -64,7 +64,7 @@ export function chartWithText(spec: object, text: string): OutputItem[] {
 export function itemsForValue(value: unknown): OutputItem[] {
   if (isDisplayable(value)) return value[DISPLAY]();
   const text = typeof value === "string" ? value : inspect(value, { colors: false, depth: 4 });
-  return [{ mime: "text/plain", data: text }];
+  return [{ mime: MIME.text, data: text }];
 }
 
 export function createDisplay(emit: Emit): Display {
@@ -82,13 +82,13 @@ export function createDisplay(emit: Emit): Display {
       show((v: T) => [toItem(mime, v)], value);
 
   const display = ((value: unknown) => show(itemsForValue, value)) as Display;
-  display.text = one<string>("text/plain");
-  display.html = one<string>("text/html");
-  display.markdown = one<string>("text/markdown");
-  display.svg = one<string>("image/svg+xml");
-  display.png = one<Uint8Array>("image/png");
-  display.jpeg = one<Uint8Array>("image/jpeg");
-  display.json = (value: unknown) => show((v: unknown) => [{ mime: "application/json", data: JSON.stringify(v, null, 2) }], value);
+  display.text = one<string>(MIME.text);
+  display.html = one<string>(MIME.html);
+  display.markdown = one<string>(MIME.markdown);
+  display.svg = one<string>(MIME.svg);
+  display.png = one<Uint8Array>(MIME.png);
+  display.jpeg = one<Uint8Array>(MIME.jpeg);
+  display.json = (value: unknown) => show((v: unknown) => [{ mime: MIME.json, data: JSON.stringify(v, null, 2) }], value);
   display.chart = one<object>(MIME.chart);
   display.mime = (bundle: Record<string, MimeData>) =>
     show((b: Record<string, MimeData>) => Object.entries(b).map(([mime, data]) => toItem(mime, data)), bundle);

@@ -10,7 +10,7 @@ import { createConverter, type Converter, type Diagnostic } from "tslab/dist/con
 import { createRequire } from "tslab/dist/executor";
 import { createLineMap } from "./lineMap";
 import { expandShorthandProperties } from "./shorthand";
-import type { CellError } from "./protocol";
+import type { CellError } from "../protocol";
 
 export interface CellOutcome {
   ok: boolean;

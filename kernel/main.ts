@@ -9,8 +9,8 @@ import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
 import * as path from "node:path";
 import * as fer from "./fer/index";
 import { attachNotebook } from "./fer/progress";
-import { handleReviewRendererMessage, REVIEW_RENDERER_ID } from "./fer/curation/review";
-import { parseToKernel, PROTOCOL_VERSION, type ExecuteRequest, type FromKernel, type RendererMessageRequest } from "./protocol";
+import { handleReviewRendererMessage } from "./fer/curation/review";
+import { parseToKernel, PROTOCOL_VERSION, RENDERER_ID, type ExecuteRequest, type FromKernel, type RendererMessageRequest } from "../protocol";
 
 if (!process.send) {
   process.stderr.write("The fernb kernel must be started by the fernb extension or `fernb run` (it needs an IPC channel).\n");
@@ -99,7 +99,7 @@ async function onRendererMessage(request: RendererMessageRequest): Promise<void>
   let reply: unknown;
   try {
     reply =
-      request.rendererId === REVIEW_RENDERER_ID
+      request.rendererId === RENDERER_ID.review
         ? await handleReviewRendererMessage(request.message)
         : { ok: false, error: `the kernel has no handler for renderer ${request.rendererId}` };
   } catch (e) {

@@ -6,6 +6,7 @@
  */
 import type { ActivationFunction } from "vscode-notebook-renderer";
 import embed, { type Result, type VisualizationSpec } from "vega-embed";
+import type { ChartPayload } from "../../protocol";
 
 const DATASET = "fernb";
 
@@ -56,7 +57,7 @@ function showError(element: HTMLElement, message: string): void {
 
 export const activate: ActivationFunction = () => ({
   async renderOutputItem(item, element) {
-    let spec: Record<string, unknown>;
+    let spec: ChartPayload;
     try {
       spec = item.json() as Record<string, unknown>;
       if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new Error("the output is not a vega-lite spec object");

@@ -8,6 +8,7 @@
  * Colours follow the VS Code theme through its CSS variables and are recomputed on theme change.
  */
 import type { ActivationFunction } from "vscode-notebook-renderer";
+import type { ConfusionPayload } from "../../protocol";
 import {
   BASE_CSS,
   PayloadError,
@@ -36,22 +37,8 @@ import {
   uniqueId,
 } from "./_shared";
 
-export interface ConfusionExample {
-  path: string;
-  thumb: string;
-  confidence: number;
-  probs?: number[];
-}
-
-export interface ConfusionPayload {
-  title?: string;
-  classes: string[];
-  counts: number[][];
-  n: number;
-  accuracy?: number;
-  macroF1?: number;
-  examples?: Record<string, ConfusionExample[]>;
-}
+// ConfusionPayload is declared in protocol/payloads.ts, which the kernel's producer
+// (kernel/fer/evaluate.ts confusionPayload) uses too.
 
 /** Checks the payload's shape; throws a PayloadError naming the first problem. */
 export function validateConfusion(raw: unknown): ConfusionPayload {

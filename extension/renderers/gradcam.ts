@@ -5,6 +5,7 @@
  * on a canvas. One opacity slider and one colour-map select drive the whole output.
  */
 import type { ActivationFunction } from "vscode-notebook-renderer";
+import type { GradcamCam, GradcamItem, GradcamPayload } from "../../protocol";
 import {
   BASE_CSS,
   COLOR_MAPS,
@@ -33,31 +34,8 @@ import {
   uniqueId,
 } from "./_shared";
 
-export interface GradcamCam {
-  class: number;
-  width: number;
-  height: number;
-  data: string;
-  /** Confidence drop when the top `fraction` (default 0.2) of CAM pixels are blanked, vs as many random pixels. */
-  faithfulness?: { camDrop: number; randomDrop: number; fraction?: number };
-}
-
-export interface GradcamItem {
-  path: string;
-  label: number;
-  predicted: number;
-  probs: number[];
-  image: string;
-  cams: GradcamCam[];
-}
-
-export interface GradcamPayload {
-  title?: string;
-  method: string;
-  layer: string;
-  classes: string[];
-  items: GradcamItem[];
-}
+// GradcamPayload is declared in protocol/payloads.ts, which the kernel's producer
+// (kernel/fer/cam/index.ts CamReport.payload) uses too.
 
 type ValidCam = GradcamCam & { values: Uint8Array };
 type ValidItem = Omit<GradcamItem, "cams"> & { cams: ValidCam[] };

@@ -16,7 +16,7 @@
  * the VS Code theme through its CSS variables.
  *
  * Grad-CAM: the "Grad-CAM" button (or g) posts `{ action: "gradcam", reviewId, path, class? }`
- * (kernel/protocol.ts ReviewCamRequest; path is the item's id in this review, which the kernel checks
+ * (protocol/rendererMessages.ts ReviewCamRequest; path is the item's id in this review, which the kernel checks
  * against the review's items); the tile shows "computing Grad-CAM…" until the reply, whose heat map
  * is checked (parseReviewCamReply), cached per image and class, and blended over the thumbnail with
  * the Grad-CAM renderer's colour maps (_shared.ts). Toggling and switching between the predicted
@@ -24,7 +24,7 @@
  * kernel is blocked by a running cell) says so in the tile; a late reply is still drawn.
  */
 import type { ActivationFunction, RendererContext } from "vscode-notebook-renderer";
-import { parseReviewCamReply } from "../../kernel/protocol";
+import { parseReviewCamReply, RENDERER_ID, type ReviewItem, type ReviewItemState, type ReviewPayload, type SuspectKind } from "../../protocol";
 import {
   BASE_CSS,
   COLOR_MAPS,
@@ -50,40 +50,15 @@ import {
   uniqueId,
 } from "./_shared";
 
-export type IssueKind = "label" | "duplicate" | "unusable";
-
-export interface ReviewItemState {
-  originalLabel: string;
-  label: string;
-  excluded: boolean;
-  relabelled?: string;
-}
-
-export interface ReviewItem {
-  path: string;
-  label: string;
-  thumb: string;
-  predictions?: { label: string; p: number }[];
-  issue?: { kind: IssueKind; score: number; suggested?: string; detail?: string };
-  state: ReviewItemState;
-}
-
-export interface ReviewPayload {
-  reviewId: string;
-  dataset: string;
-  classes: string[];
-  total: number;
-  items: ReviewItem[];
-  /** Set when the kernel can compute Grad-CAM for this review (review() was given a model). */
-  cam?: { method: string; layer: string };
-}
+// The payload's types (ReviewPayload, ReviewItem, ReviewItemState, SuspectKind) are declared in
+// protocol/payloads.ts, which the kernel's producer (kernel/fer/curation/review.ts) uses too.
 
 /** How long a Grad-CAM request waits for the kernel before the tile says it is busy. */
 export const CAM_TIMEOUT_MS = 60_000;
 const CAM_OPACITY = 0.5;
 export const NO_MODEL_HINT = "Grad-CAM needs a model: pass `model` (and `normalization`) to review() and run the cell again.";
 
-const ISSUE_NAMES: Record<IssueKind, string> = { label: "label error", duplicate: "duplicate", unusable: "unusable" };
+const ISSUE_NAMES: Record<SuspectKind, string> = { label: "label error", duplicate: "duplicate", unusable: "unusable" };
 
 function expectLabel(value: unknown, where: string, classes: string[]): string {
   const s = expectString(value, where);
@@ -119,7 +94,7 @@ export function validateReview(raw: unknown): ReviewPayload {
       const kind = expectString(io.kind, `${where}.issue.kind`);
       if (!(kind in ISSUE_NAMES)) throw new PayloadError(`${where}.issue.kind must be label, duplicate or unusable`);
       item.issue = {
-        kind: kind as IssueKind,
+        kind: kind as SuspectKind,
         score: probability(io.score, `${where}.issue.score`),
         suggested: io.suggested === undefined || io.suggested === null ? undefined : expectLabel(io.suggested, `${where}.issue.suggested`, classes),
         detail: optionalString(io.detail, `${where}.issue.detail`),
@@ -132,7 +107,8 @@ export function validateReview(raw: unknown): ReviewPayload {
     const c = expectObject(p.cam, "cam");
     cam = { method: expectString(c.method, "cam.method"), layer: expectString(c.layer, "cam.layer") };
   }
-  return { reviewId, dataset: optionalString(p.dataset, "dataset") ?? "dataset", classes, total: p.total === undefined ? items.length : expectInt(p.total, "total"), items, cam };
+  const renderer = typeof p.renderer === "string" ? p.renderer : RENDERER_ID.review;
+  return { reviewId, dataset: optionalString(p.dataset, "dataset") ?? "dataset", classes, renderer, total: p.total === undefined ? items.length : expectInt(p.total, "total"), items, cam };
 }
 
 const CSS = `

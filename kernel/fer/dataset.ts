@@ -22,7 +22,7 @@ import { availableParallelism } from "node:os";
 import { basename, extname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { chartWithText, DISPLAY } from "../display";
-import type { OutputItem } from "../protocol";
+import type { OutputItem } from "../../protocol";
 import { DECODER_VERSION, decodeBytes, ImageDecodeError, readErrorReason, resizeRaw, validateSpec, type ImageSpec } from "./images";
 import { contentHash, defaultCacheDir, readPack, writePack, type PixelPack } from "./fileCache";
 import { canonicalEmotion, EMOTIONS, emotionIndex, FER2013_CSV_CLASSES, type Emotion } from "./labels";

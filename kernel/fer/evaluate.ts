@@ -6,14 +6,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { DISPLAY } from "../display";
-import type { OutputItem } from "../protocol";
+import { MIME, type ConfusionExample, type ConfusionPayload, type OutputItem } from "../../protocol";
 import type { FaceDataset } from "./dataset";
 import { pngDataUrl } from "./pngSync";
 import { EMOTIONS } from "./labels";
 import { basicMetrics, type ClassMetrics } from "./metrics";
 import { progressBar } from "./progress";
 
-export const CONFUSION_MIME = "application/vnd.fernb.confusion+json";
+/** The confusion-matrix renderer's MIME type (protocol/mime.ts). */
+export const CONFUSION_MIME = MIME.confusion;
 
 export type Tta = "flip" | "tencrop";
 
@@ -95,7 +96,7 @@ export class Evaluation {
   }
 
   /** The confusion-matrix renderer's payload, with face thumbnails per cell. */
-  confusionPayload(options: { perCell?: number; perDiagonalCell?: number; title?: string } = {}): Record<string, unknown> {
+  confusionPayload(options: { perCell?: number; perDiagonalCell?: number; title?: string } = {}): ConfusionPayload {
     const perCell = options.perCell ?? 24;
     const perDiagonal = options.perDiagonalCell ?? 8;
     const byCell = new Map<string, Prediction[]>();
@@ -105,13 +106,13 @@ export class Evaluation {
       list.push(p);
       byCell.set(key, list);
     }
-    const examples: Record<string, unknown[]> = {};
+    const examples: Record<string, ConfusionExample[]> = {};
     const index = new Map(this.dataset ? this.dataset.paths.map((p, i) => [p, i] as const) : []);
     for (const [key, list] of byCell) {
       const [t, q] = key.split(",").map(Number);
       const cap = t === q ? perDiagonal : perCell;
       const chosen = list.sort((a, b) => b.probs[b.predicted] - a.probs[a.predicted]).slice(0, cap);
-      examples[key] = chosen.map((p) => {
+      examples[key] = chosen.map((p): ConfusionExample => {
         const i = index.get(p.path);
         const d = this.dataset;
         const thumb = d && i !== undefined ? pngDataUrl(d.image(i), d.height, d.width, d.channels) : "";

@@ -14,7 +14,7 @@ import {
 } from "../../kernel/fer/curation/confidentLearning";
 import { SyntheticFaces } from "../helpers/syntheticFaces";
 import { DISPLAY } from "../../kernel/display";
-import { MIME } from "../../kernel/protocol";
+import { MIME } from "../../protocol";
 import { EMOTIONS } from "../../kernel/fer/labels";
 
 before(async () => {

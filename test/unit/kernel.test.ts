@@ -8,7 +8,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { KernelClient, KERNEL_NOT_RESPONDING, type ExecutionOutcome } from "../../extension/kernelClient";
-import type { OutputItem } from "../../kernel/protocol";
+import type { OutputItem } from "../../protocol";
 
 const kernelPath = path.resolve("dist/kernel.js");
 

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseFromKernel, parseReviewCamReply, parseReviewCamRequest, parseToKernel, REVIEW_CAM_MAX_SIDE } from "../../kernel/protocol";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parseFromKernel, parseReviewCamReply, parseReviewCamRequest, parseToKernel, MIME, RENDERER_ID, RENDERERS, REVIEW_CAM_MAX_SIDE } from "../../protocol";
 
 test("kernel accepts well-formed requests and rejects malformed ones", () => {
   assert.deepEqual(parseToKernel({ type: "execute", executionId: 1, cellLabel: "Cell 1", code: "1" }), {
@@ -90,4 +92,46 @@ test("review Grad-CAM replies are validated before the renderer draws them", () 
     assert.equal(typeof r, "string", JSON.stringify(message));
     assert.match(r as string, error);
   }
+});
+
+const ROOT = path.join(import.meta.dirname, "..", "..");
+
+test("package.json's notebook renderers are the ones protocol/mime.ts names", () => {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+    contributes: { notebookRenderer: { id: string; entrypoint: string; mimeTypes: string[]; requiresMessaging?: string }[] };
+  };
+  const declared = pkg.contributes.notebookRenderer;
+  assert.deepEqual(declared.map((r) => r.id).sort(), Object.values(RENDERER_ID).sort(), "renderer ids in package.json vs RENDERER_ID");
+  for (const [name, r] of Object.entries(RENDERERS)) {
+    assert.equal(r.id, RENDERER_ID[name as keyof typeof RENDERER_ID]);
+    const entry = declared.find((d) => d.id === r.id);
+    assert.ok(entry, `package.json declares no renderer ${r.id}`);
+    assert.deepEqual(entry.mimeTypes, [r.mime], `MIME types of ${r.id}`);
+    assert.equal(entry.entrypoint, r.entrypoint, `entrypoint of ${r.id}`);
+    assert.equal(entry.requiresMessaging === "always", r.messaging, `requiresMessaging of ${r.id}`);
+    // esbuild.mjs builds extension/renderers/<name>.ts into dist/renderers/<name>.js.
+    assert.equal(r.entrypoint, `./dist/renderers/${name}.js`);
+    assert.ok(existsSync(path.join(ROOT, "extension", "renderers", `${name}.ts`)), `extension/renderers/${name}.ts`);
+  }
+  const fernbMimes = Object.values(MIME).filter((m) => m.startsWith("application/vnd.fernb."));
+  assert.deepEqual(declared.flatMap((d) => d.mimeTypes).sort(), fernbMimes.sort(), "every fernb MIME type has its renderer");
+});
+
+test("fernb's MIME types are spelled out only in protocol/", () => {
+  const literal = /["']application\/vnd\.fernb\.[\w.-]+\+json["']/;
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, e.name);
+      if (e.isDirectory()) walk(file);
+      else if (e.name.endsWith(".ts")) {
+        readFileSync(file, "utf8").split("\n").forEach((line, i) => {
+          const code = line.trim();
+          if (!code.startsWith("*") && !code.startsWith("/*") && !code.startsWith("//") && literal.test(code)) found.push(`${path.relative(ROOT, file)}:${i + 1}`);
+        });
+      }
+    }
+  };
+  for (const dir of ["kernel", "extension", "cli"]) walk(path.join(ROOT, dir));
+  assert.deepEqual(found, [], "use MIME from protocol/mime.ts instead");
 });

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
 import { KernelClient } from "../../extension/kernelClient";
-import type { OutputItem } from "../../kernel/protocol";
+import type { OutputItem } from "../../protocol";
 
 let workdir: string;
 let client: KernelClient;

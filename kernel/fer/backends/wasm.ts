@@ -140,7 +140,8 @@ async function doInit(options: WasmInitOptions): Promise<WasmInitResult> {
 
 interface EmscriptenModule {
   cwrap: (name: string, ret: string | null, args: string[]) => (...a: unknown[]) => unknown;
-  wasmMemory?: WebAssembly.Memory;
+  /** The module's WebAssembly.Memory (only its buffer is read; kernel code is type-checked without the DOM library, which declares WebAssembly). */
+  wasmMemory?: { readonly buffer: ArrayBufferLike };
   HEAPU8: Uint8Array;
   PThread?: { unusedWorkers: unknown[]; runningWorkers: unknown[] };
   tfjs?: Record<string, unknown>;

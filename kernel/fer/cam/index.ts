@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { DISPLAY } from "../../display";
-import type { OutputItem } from "../../protocol";
+import { MIME, type GradcamPayload, type OutputItem } from "../../../protocol";
 import type { FaceDataset } from "../dataset";
 import type { Evaluation, Prediction } from "../evaluate";
 import { EMOTIONS } from "../labels";
@@ -16,7 +16,8 @@ import { gradCamMaps } from "./gradCam";
 import { gradCamPlusPlusMaps } from "./gradCamPlusPlus";
 import { classGradients } from "./layerGraph";
 
-export const GRADCAM_MIME = "application/vnd.fernb.gradcam+json";
+/** The Grad-CAM renderer's MIME type (protocol/mime.ts). */
+export const GRADCAM_MIME = MIME.gradcam;
 export type CamMethod = "Grad-CAM" | "Grad-CAM++";
 
 export interface CamOptions {
@@ -65,7 +66,7 @@ export class CamReport {
     private readonly dataset: FaceDataset,
   ) {}
 
-  payload(): Record<string, unknown> {
+  payload(): GradcamPayload<CamMethod> {
     const d = this.dataset;
     const index = new Map(d.paths.map((p, i) => [p, i] as const));
     return {

@@ -24,7 +24,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { chartWithText, DISPLAY } from "../../display";
-import type { OutputItem } from "../../protocol";
+import type { OutputItem } from "../../../protocol";
 import { EMOTIONS } from "../labels";
 import { progressBar } from "../progress";
 import { Rng } from "../rng";

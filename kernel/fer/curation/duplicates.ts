@@ -20,7 +20,7 @@
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { DISPLAY } from "../../display";
-import type { OutputItem } from "../../protocol";
+import type { OutputItem } from "../../../protocol";
 import type { Emotion } from "../labels";
 import { pngDataUrl } from "../pngSync";
 

@@ -7,7 +7,7 @@ import { constants as fsConstants, lstatSync } from "node:fs";
 import { copyFile, mkdir, readdir, realpath, rename, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { chartWithText, DISPLAY } from "../../display";
-import type { OutputItem } from "../../protocol";
+import type { OutputItem } from "../../../protocol";
 import { pool, type FaceDataset } from "../dataset";
 import { encodePng } from "../images";
 import { EMOTIONS, type Emotion } from "../labels";

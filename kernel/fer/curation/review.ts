@@ -13,7 +13,7 @@
  *
  * Given a model (`review(dataset, { model, normalization })`), the grid also shows the model's top
  * predictions and, on demand, the Grad-CAM of one image: the renderer sends `{ action: "gradcam",
- * reviewId, path, class? }` (kernel/protocol.ts, ReviewCamRequest), checked like the other actions,
+ * reviewId, path, class? }` (protocol/rendererMessages.ts, ReviewCamRequest), checked like the other actions,
  * and the kernel answers with a small heat map computed from the image's pixels already in memory
  * (no file is read).
  */
@@ -22,7 +22,8 @@ import { randomBytes } from "node:crypto";
 import { realpath } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve, sep } from "node:path";
 import { DISPLAY } from "../../display";
-import { parseReviewCamRequest, REVIEW_CAM_MAX_SIDE, type OutputItem, type ReviewCamReply } from "../../protocol";
+import type * as P from "../../../protocol";
+import { checkReviewRequest, MIME, parseReviewCamRequest, RENDERER_ID, REVIEW_CAM_MAX_SIDE, REVIEW_MAX_PATH, type OutputItem, type ReviewCamReply } from "../../../protocol";
 import { classActivationMaps, type CamMethod } from "../cam/index";
 import { FaceDataset } from "../dataset";
 import { EMOTIONS, type Emotion } from "../labels";
@@ -34,9 +35,8 @@ import type { DuplicateGroup } from "./duplicates";
 import { applyLedger, CurationLedger, uncurated, type LedgerEntry } from "./ledger";
 import type { UnusableCandidate } from "./unusable";
 
-export const REVIEW_MIME = "application/vnd.fernb.review+json";
-/** The renderer id (package.json contributes.notebookRenderer) whose messages go to the review registry. */
-export const REVIEW_RENDERER_ID = "fernb-review";
+/** The review renderer's MIME type (protocol/mime.ts); its messages come under RENDERER_ID.review. */
+export const REVIEW_MIME = MIME.review;
 /** Most items one review output carries (each a 48×48 PNG thumbnail, ~2–3 KB). */
 export const REVIEW_MAX_ITEMS = 300;
 export const REVIEW_DEFAULT_LIMIT = 200;
@@ -44,62 +44,16 @@ export const REVIEW_THUMB_SIZE = 48;
 /** Reviews kept in the registry; older ones are forgotten (their grids then answer "run the cell again"). */
 export const MAX_OPEN_REVIEWS = 32;
 
-export type SuspectKind = "label" | "duplicate" | "unusable";
-
-export interface ReviewIssue {
-  kind: SuspectKind;
-  /** How suspect, 0..1, higher = more likely a problem (label issues: 1 − their score). */
-  score: number;
-  /** Label issues: the suggested label. */
-  suggested?: Emotion;
-  detail?: string;
-}
-
-export interface ReviewPrediction {
-  label: Emotion;
-  p: number;
-}
-
-export interface ReviewItemState {
-  /** The label in the dataset (folder / CSV). */
-  originalLabel: Emotion;
-  /** The label after the ledger's decisions. */
-  label: Emotion;
-  excluded: boolean;
-  /** Set when the ledger relabelled the image. */
-  relabelled?: Emotion;
-}
-
-export interface ReviewItem {
-  /** Relative to the dataset root, posix separators. */
-  path: string;
-  /** The label in the dataset. */
-  label: Emotion;
-  /** data:image/png;base64 thumbnail, 48×48. */
-  thumb: string;
-  predictions?: ReviewPrediction[];
-  issue?: ReviewIssue;
-  state: ReviewItemState;
-}
-
+// The review payload's types live in protocol/payloads.ts (the renderer validates into the same
+// types); here they are narrowed to the seven emotions and the CAM methods.
+export type SuspectKind = P.SuspectKind;
+export type ReviewIssue = P.ReviewIssue<Emotion>;
+export type ReviewPrediction = P.ReviewPrediction<Emotion>;
+export type ReviewItemState = P.ReviewItemState<Emotion>;
+export type ReviewItem = P.ReviewItem<Emotion>;
 /** Present when the review was given a model: the renderer then offers Grad-CAM per image. */
-export interface ReviewCamInfo {
-  method: CamMethod;
-  layer: string;
-}
-
-export interface ReviewPayload {
-  reviewId: string;
-  /** Display name of the dataset root (its folder or file name). */
-  dataset: string;
-  classes: string[];
-  /** The renderer whose messages this review answers (for the webview's postMessage). */
-  renderer: string;
-  /** Images matching the filter (before the item cap). */
-  total: number;
-  items: ReviewItem[];
-  cam?: ReviewCamInfo;
-}
+export type ReviewCamInfo = P.ReviewCamInfo<CamMethod>;
+export type ReviewPayload = P.ReviewPayload<Emotion, CamMethod>;
 
 export interface ReviewFilter {
   /** Only images with this dataset label. */
@@ -400,65 +354,27 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
   });
   while (registry.size > MAX_OPEN_REVIEWS) registry.delete(registry.keys().next().value!);
 
-  const payload: ReviewPayload = { reviewId: id, dataset: basename(dataset.root), classes: [...EMOTIONS], renderer: REVIEW_RENDERER_ID, total, items };
+  const payload: ReviewPayload = { reviewId: id, dataset: basename(dataset.root), classes: [...EMOTIONS], renderer: RENDERER_ID.review, total, items };
   if (model) payload.cam = { method: camMethod, layer: camLayer };
   return new ReviewGrid(payload);
 }
 
 // ---- actions from the renderer --------------------------------------------------------------------
 
-export type ReviewAction = "relabel" | "exclude" | "restore" | "undo";
-
-export interface ReviewRequest {
-  reviewId: string;
-  action: ReviewAction;
-  /** Echoed in the reply, so the renderer can match it. */
-  requestId?: string | number;
-  path?: string;
-  /** relabel: one of the 7 EMOTIONS. */
-  label?: Emotion;
-  /** undo: the decision to cancel (default: the review's last decision, or its last one on `path`). */
-  decisionId?: string;
-}
-
-export type ReviewReply =
-  | { ok: true; requestId?: string | number; reviewId: string; action: ReviewAction; path: string; state: ReviewItemState; ledgerLine: LedgerEntry }
-  | { ok: false; requestId?: string | number; reviewId?: string; action?: string; path?: string; error: string };
+// The requests and replies are declared in protocol/rendererMessages.ts.
+export type ReviewAction = P.ReviewAction;
+export type ReviewRequest = P.ReviewRequest<Emotion>;
+export type ReviewReply = P.ReviewReply<Emotion, LedgerEntry>;
 
 export class ReviewRequestError extends Error {}
 
 const NOT_OPEN_ERROR = "This review is not open in the kernel (the kernel was restarted, or the review is too old): run the review cell again.";
 
-const ACTIONS: readonly ReviewAction[] = ["relabel", "exclude", "restore", "undo"];
-const MAX_PATH = 1024;
-
-/** Checks a message from the webview; throws ReviewRequestError naming the first problem. */
+/** Checks a message from the webview (protocol's checkReviewRequest); throws ReviewRequestError naming the first problem. */
 export function parseReviewRequest(raw: unknown): ReviewRequest {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ReviewRequestError("the message must be an object");
-  const m = raw as Record<string, unknown>;
-  if (typeof m.reviewId !== "string" || !/^[\w.-]{1,100}$/.test(m.reviewId)) throw new ReviewRequestError("reviewId must be a review id string");
-  if (typeof m.action !== "string" || !ACTIONS.includes(m.action as ReviewAction)) throw new ReviewRequestError(`action must be one of ${ACTIONS.join(", ")}`);
-  const out: ReviewRequest = { reviewId: m.reviewId, action: m.action as ReviewAction };
-  if (m.requestId !== undefined) {
-    if (!((typeof m.requestId === "string" && m.requestId.length <= 100) || (typeof m.requestId === "number" && Number.isFinite(m.requestId)))) {
-      throw new ReviewRequestError("requestId must be a short string or a number");
-    }
-    out.requestId = m.requestId;
-  }
-  if (m.path !== undefined) {
-    if (typeof m.path !== "string" || m.path.length === 0 || m.path.length > MAX_PATH) throw new ReviewRequestError("path must be a non-empty string");
-    out.path = m.path;
-  } else if (out.action !== "undo") throw new ReviewRequestError(`${out.action} needs a path`);
-  if (out.action === "relabel") {
-    if (typeof m.label !== "string" || !(EMOTIONS as readonly string[]).includes(m.label)) throw new ReviewRequestError(`label must be one of ${EMOTIONS.join(", ")}`);
-    out.label = m.label as Emotion;
-  } else if (m.label !== undefined) throw new ReviewRequestError(`label is only for relabel, not ${out.action}`);
-  if (m.decisionId !== undefined) {
-    if (out.action !== "undo") throw new ReviewRequestError(`decisionId is only for undo, not ${out.action}`);
-    if (typeof m.decisionId !== "string" || !/^[\w.-]{1,200}$/.test(m.decisionId)) throw new ReviewRequestError("decisionId must be a decision id string");
-    out.decisionId = m.decisionId;
-  }
-  return out;
+  const checked = checkReviewRequest(raw, EMOTIONS);
+  if (typeof checked === "string") throw new ReviewRequestError(checked);
+  return checked;
 }
 
 /** Checks that `path` is one of the review's items and resolves inside its dataset root. */
@@ -536,7 +452,7 @@ async function perform(session: ReviewSession, req: ReviewRequest): Promise<Revi
 export async function handleReviewMessage(raw: unknown): Promise<ReviewReply> {
   const echo = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
   const requestId = typeof echo.requestId === "string" || typeof echo.requestId === "number" ? echo.requestId : undefined;
-  const path = typeof echo.path === "string" && echo.path.length <= MAX_PATH ? echo.path : undefined;
+  const path = typeof echo.path === "string" && echo.path.length <= REVIEW_MAX_PATH ? echo.path : undefined;
   let req: ReviewRequest;
   try {
     req = parseReviewRequest(raw);
@@ -584,14 +500,14 @@ function camRows(cam: Float32Array, height: number, width: number): { width: num
 }
 
 /**
- * Answers a Grad-CAM request from the review renderer (kernel/protocol.ts ReviewCamRequest); never
+ * Answers a Grad-CAM request from the review renderer (protocol/rendererMessages.ts ReviewCamRequest); never
  * throws. The item must be one of that review's images (checked like the ledger actions); the map is
  * computed from its pixels in memory, for `class` or else the model's predicted class.
  */
 export async function handleReviewCamMessage(raw: unknown): Promise<ReviewCamReply> {
   const echo = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
   const requestId = typeof echo.requestId === "string" || typeof echo.requestId === "number" ? echo.requestId : undefined;
-  const path = typeof echo.path === "string" && echo.path.length <= MAX_PATH ? echo.path : undefined;
+  const path = typeof echo.path === "string" && echo.path.length <= REVIEW_MAX_PATH ? echo.path : undefined;
   const fail = (error: string, reviewId?: string): ReviewCamReply => ({ ok: false, action: "gradcam", requestId, reviewId, path, error });
   const req = parseReviewCamRequest(raw);
   if (typeof req === "string") return fail(req);

@@ -1,108 +1,21 @@
 /**
- * The messages exchanged between the extension host (extension/kernelClient.ts) and the kernel
- * process (kernel/main.ts). Both sides import this module and nothing else about each other.
- *
- * Transport: Node's child-process IPC channel with `serialization: "advanced"`, so `Uint8Array`
- * payloads (PNG/JPEG bytes) travel without base64.
+ * Checks of the messages in kernelMessages.ts and rendererMessages.ts, for the side that receives
+ * them: each takes an untrusted value and returns it typed, or `undefined` / a string naming the
+ * first problem. Pure functions (no Node or DOM API), so the kernel, the extension and the
+ * renderers all run the same checks.
  */
-
-/** Version of this protocol; the kernel announces it in its `ready` message. */
-export const PROTOCOL_VERSION = 1;
-
-/** One MIME representation of an output, e.g. `text/plain` or `application/vnd.fernb.chart+json`. */
-export interface OutputItem {
-  mime: string;
-  /** Text for textual MIME types (text/*, JSON, SVG); bytes for binary ones (PNG, JPEG). */
-  data: string | Uint8Array;
-}
-
-// ---- extension → kernel -------------------------------------------------------------------------
-
-export interface ExecuteRequest {
-  type: "execute";
-  /** Unique per request; every reply about this execution carries it. */
-  executionId: number;
-  /** Label used in error messages and stack traces, e.g. "cell 3". */
-  cellLabel: string;
-  code: string;
-}
-
-export interface InterruptRequest {
-  type: "interrupt";
-}
-
-export interface ShutdownRequest {
-  type: "shutdown";
-}
-
-/**
- * A message a notebook renderer posted (ctx.postMessage in the webview), forwarded by the extension
- * (extension/rendererBridge.ts). `message` is untrusted webview input: the kernel's handler for
- * `rendererId` validates it.
- */
-export interface RendererMessageRequest {
-  type: "renderer-message";
-  rendererId: string;
-  message: unknown;
-}
-
-export type ToKernel = ExecuteRequest | InterruptRequest | ShutdownRequest | RendererMessageRequest;
-
-// ---- kernel → extension -------------------------------------------------------------------------
-
-export interface ReadyMessage {
-  type: "ready";
-  protocol: number;
-  pid: number;
-  node: string;
-  /** The TensorFlow.js backend the kernel chose, e.g. "wasm: WebAssembly (SIMD, 2 threads)". */
-  backend: string;
-}
-
-export interface StreamMessage {
-  type: "stream";
-  executionId: number;
-  name: "stdout" | "stderr";
-  text: string;
-}
-
-export interface DisplayMessage {
-  type: "display";
-  executionId: number;
-  /** Identifies a display; `update: true` replaces that display's items in place. */
-  displayId: string;
-  update: boolean;
-  items: OutputItem[];
-}
-
-/** A failure of the cell: a type error, a runtime exception or an interrupt. */
-export interface CellError {
-  /** "TypeError", "Error", "CompileError", "Interrupted", ... */
-  name: string;
-  message: string;
-  /** Stack with frames of the cell's code mapped to the cell's own line numbers. */
-  stack: string;
-}
-
-export interface ExecuteResult {
-  type: "result";
-  executionId: number;
-  ok: boolean;
-  error?: CellError;
-  /** True when the cell stopped because of an interrupt. */
-  interrupted?: boolean;
-}
-
-/** The kernel's answer to a renderer message, posted back to that renderer by the extension. */
-export interface RendererReplyMessage {
-  type: "renderer-reply";
-  rendererId: string;
-  message: unknown;
-}
-
-export type FromKernel = ReadyMessage | StreamMessage | DisplayMessage | ExecuteResult | RendererReplyMessage;
-
-// ---- validation -------------------------------------------------------------------------------
+import type { DisplayMessage, ExecuteRequest, ExecuteResult, FromKernel, OutputItem, ReadyMessage, StreamMessage, ToKernel } from "./kernelMessages";
+import {
+  REVIEW_ACTIONS,
+  REVIEW_CAM_MAX_SIDE,
+  REVIEW_MAX_PATH,
+  type ReviewAction,
+  type ReviewCamFailure,
+  type ReviewCamReply,
+  type ReviewCamRequest,
+  type ReviewCamResult,
+  type ReviewRequest,
+} from "./rendererMessages";
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
@@ -120,6 +33,8 @@ function isOutputItem(value: unknown): value is OutputItem {
     (typeof value.data === "string" || value.data instanceof Uint8Array)
   );
 }
+
+// ---- extension ↔ kernel ---------------------------------------------------------------------------
 
 /** Checks a message received by the kernel; returns it typed, or undefined if it is not one. */
 export function parseToKernel(value: unknown): ToKernel | undefined {
@@ -185,60 +100,41 @@ export function parseFromKernel(value: unknown): FromKernel | undefined {
   }
 }
 
-// ---- the review renderer's Grad-CAM request (the `message` of a renderer-message / renderer-reply) --
-//
-// The review grid (extension/renderers/review.ts) asks the kernel (kernel/fer/curation/review.ts)
-// for the Grad-CAM of one of its images. The other review actions (relabel, exclude, restore, undo)
-// are checked by `parseReviewRequest` in review.ts.
-
-/** Largest side of a heat map the kernel sends back (larger images are box-filtered down to it). */
-export const REVIEW_CAM_MAX_SIDE = 64;
-
-/** renderer → kernel: the Grad-CAM of one review item, for `class` (default: the model's predicted class). */
-export interface ReviewCamRequest {
-  action: "gradcam";
-  reviewId: string;
-  /** Echoed in the reply, so the renderer can match it. */
-  requestId?: string | number;
-  /** The item's id in that review: its path relative to the dataset root, as the payload gave it. */
-  path: string;
-  /** A class name (one of the review's classes); default the model's predicted class. */
-  class?: string;
-}
-
-/** kernel → renderer: the heat map, `height` rows of `width` values in [0,1] (high = important). */
-export interface ReviewCamResult {
-  ok: true;
-  action: "gradcam";
-  requestId?: string | number;
-  reviewId: string;
-  path: string;
-  /** The class explained. */
-  class: string;
-  /** The model's predicted class for this image, and the probability of each of the two. */
-  predicted: string;
-  p: number;
-  pPredicted: number;
-  method: string;
-  layer: string;
-  width: number;
-  height: number;
-  cam: number[][];
-}
-
-export interface ReviewCamFailure {
-  ok: false;
-  action?: string;
-  requestId?: string | number;
-  reviewId?: string;
-  path?: string;
-  error: string;
-}
-
-export type ReviewCamReply = ReviewCamResult | ReviewCamFailure;
+// ---- review renderer ↔ kernel ---------------------------------------------------------------------
 
 function isRequestId(value: unknown): value is string | number {
   return (typeof value === "string" && value.length <= 100) || (typeof value === "number" && Number.isFinite(value));
+}
+
+/**
+ * Checks a ledger action from the review renderer (untrusted): returns it typed, or a string naming
+ * the first problem. `labels` are the classes a relabel may choose. Whether `path` is an item of
+ * that review is for the kernel's review registry to check.
+ */
+export function checkReviewRequest<L extends string>(raw: unknown, labels: readonly L[]): ReviewRequest<L> | string {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return "the message must be an object";
+  const m = raw as Record<string, unknown>;
+  if (typeof m.reviewId !== "string" || !/^[\w.-]{1,100}$/.test(m.reviewId)) return "reviewId must be a review id string";
+  if (typeof m.action !== "string" || !REVIEW_ACTIONS.includes(m.action as ReviewAction)) return `action must be one of ${REVIEW_ACTIONS.join(", ")}`;
+  const out: ReviewRequest<L> = { reviewId: m.reviewId, action: m.action as ReviewAction };
+  if (m.requestId !== undefined) {
+    if (!isRequestId(m.requestId)) return "requestId must be a short string or a number";
+    out.requestId = m.requestId;
+  }
+  if (m.path !== undefined) {
+    if (typeof m.path !== "string" || m.path.length === 0 || m.path.length > REVIEW_MAX_PATH) return "path must be a non-empty string";
+    out.path = m.path;
+  } else if (out.action !== "undo") return `${out.action} needs a path`;
+  if (out.action === "relabel") {
+    if (typeof m.label !== "string" || !(labels as readonly string[]).includes(m.label)) return `label must be one of ${labels.join(", ")}`;
+    out.label = m.label as L;
+  } else if (m.label !== undefined) return `label is only for relabel, not ${out.action}`;
+  if (m.decisionId !== undefined) {
+    if (out.action !== "undo") return `decisionId is only for undo, not ${out.action}`;
+    if (typeof m.decisionId !== "string" || !/^[\w.-]{1,200}$/.test(m.decisionId)) return "decisionId must be a decision id string";
+    out.decisionId = m.decisionId;
+  }
+  return out;
 }
 
 /**
@@ -251,7 +147,7 @@ export function parseReviewCamRequest(value: unknown): ReviewCamRequest | string
   if (value.action !== "gradcam") return 'action must be "gradcam"';
   if (typeof value.reviewId !== "string" || !/^[\w.-]{1,100}$/.test(value.reviewId)) return "reviewId must be a review id string";
   if (value.requestId !== undefined && !isRequestId(value.requestId)) return "requestId must be a short string or a number";
-  if (typeof value.path !== "string" || value.path.length === 0 || value.path.length > 1024) return "gradcam needs the item's path (a non-empty string)";
+  if (typeof value.path !== "string" || value.path.length === 0 || value.path.length > REVIEW_MAX_PATH) return "gradcam needs the item's path (a non-empty string)";
   if (value.class !== undefined && (typeof value.class !== "string" || !/^[\w-]{1,64}$/.test(value.class))) return "class must be a class name";
   for (const key of Object.keys(value)) {
     if (!["action", "reviewId", "requestId", "path", "class"].includes(key)) return `unexpected field ${JSON.stringify(key.slice(0, 40))} in a gradcam request`;
@@ -297,12 +193,3 @@ export function parseReviewCamReply(value: unknown): ReviewCamReply | string {
   }
   return value as unknown as ReviewCamResult;
 }
-
-/** Well-known MIME types of fernb's own renderers. */
-export const MIME = {
-  chart: "application/vnd.fernb.chart+json",
-  review: "application/vnd.fernb.review+json",
-  stdout: "application/vnd.code.notebook.stdout",
-  stderr: "application/vnd.code.notebook.stderr",
-  error: "application/vnd.code.notebook.error",
-} as const;
