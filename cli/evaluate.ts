@@ -2,21 +2,45 @@
  * `fernb evaluate --model <dir> --data <folder> [--json] [--tta flip,tencrop]`: evaluates a saved
  * model on any folder-per-class data set with the seven emotions.
  */
-import { existsSync } from "node:fs";
 import { evaluate, type Tta } from "../kernel/fer/evaluate";
 import { initBackend } from "../kernel/fer/backend";
 import { loadFolderDataset, loadWarnings } from "../kernel/fer/dataset";
-import { loadModel } from "../kernel/fer/modelIO";
+import { inspectModelFolder, loadModel } from "../kernel/fer/modelIO";
+import { BACKEND_CHOICES, existingFolder, oneOf, UsageError, type FlagSpec, type ParsedArgs } from "./args";
 
-export async function evaluateCommand(flags: Record<string, string | true>, usage: (message: string) => Error): Promise<number> {
+export const EVALUATE_FLAGS: Record<string, FlagSpec> = {
+  model: { value: true, meta: "<model folder>" },
+  data: { value: true, meta: "<folder with one sub-folder per emotion>" },
+  json: { value: false },
+  tta: { value: true, meta: "flip, tencrop or flip,tencrop" },
+  backend: { value: true, meta: `<${BACKEND_CHOICES.join("|")}>` },
+  help: { value: false },
+};
+
+/** The --tta list: flip and/or tencrop, each once. */
+export function ttaList(flags: ParsedArgs["flags"], command: string): Tta[] {
+  if (flags.tta === undefined) return [];
+  const parts = String(flags.tta).split(",").map((t) => t.trim());
+  const out: Tta[] = [];
+  for (const t of parts) {
+    if (t !== "flip" && t !== "tencrop") throw new UsageError(`Unknown --tta ${JSON.stringify(t)}: use flip, tencrop or flip,tencrop.`, command);
+    if (out.includes(t)) throw new UsageError(`--tta lists ${t} twice.`, command);
+    out.push(t);
+  }
+  return out;
+}
+
+export async function evaluateCommand(flags: ParsedArgs["flags"]): Promise<number> {
+  // Every argument and the model folder are checked before any work.
   const modelDir = flags.model;
   const dataDir = flags.data;
-  if (typeof modelDir !== "string") throw usage("fernb evaluate needs --model <model folder>.");
-  if (typeof dataDir !== "string") throw usage("fernb evaluate needs --data <folder with one sub-folder per emotion>.");
-  if (!existsSync(dataDir)) throw usage(`No such data folder: ${dataDir}`);
-  const tta = typeof flags.tta === "string" ? (flags.tta.split(",").map((t) => t.trim()) as Tta[]) : [];
-  for (const t of tta) if (t !== "flip" && t !== "tencrop") throw usage(`Unknown --tta "${t}": use flip, tencrop or flip,tencrop.`);
-  const backend = await initBackend(typeof flags.backend === "string" ? (flags.backend as never) : undefined);
+  if (typeof modelDir !== "string") throw new UsageError("fernb evaluate needs --model <model folder>.", "evaluate");
+  if (typeof dataDir !== "string") throw new UsageError("fernb evaluate needs --data <folder with one sub-folder per emotion>.", "evaluate");
+  existingFolder(dataDir, "data folder", "evaluate");
+  const tta = ttaList(flags, "evaluate");
+  const backendChoice = oneOf(flags, "backend", BACKEND_CHOICES, "evaluate");
+  await inspectModelFolder(modelDir);
+  const backend = await initBackend(backendChoice);
   process.stderr.write(`backend: ${backend.choice} (${backend.description})\n`);
   const { model, card } = await loadModel(modelDir);
   const data = await loadFolderDataset(dataDir, { height: card.input.height, width: card.input.width, channels: card.input.channels });

@@ -3,14 +3,16 @@
  *   fernb run <notebook.fernb> [--out <executed.fernb>]
  * (evaluate, predict and audit join as their issues land).
  */
-import { existsSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { parseNotebook, serializeNotebook } from "../extension/notebookFormat";
+import { NotebookFormatError, parseNotebook, serializeNotebook } from "../extension/notebookFormat";
 import { executedPath, runNotebook } from "./runNotebook";
 import { renderHtmlReport } from "./htmlReport";
-import { evaluateCommand } from "./evaluate";
-import { predictCommand } from "./predict";
-import { auditCommand } from "./audit";
+import { evaluateCommand, EVALUATE_FLAGS } from "./evaluate";
+import { predictCommand, PREDICT_FLAGS } from "./predict";
+import { auditCommand, AUDIT_FLAGS } from "./audit";
+import { writeOutputFileSync } from "./output";
+import { UsageError, existingFile, outputFile, parseArgs, type FlagSpec } from "./args";
 import { setLineWriter } from "../kernel/fer/progress";
 
 const USAGE = `Usage:
@@ -25,63 +27,61 @@ const USAGE = `Usage:
       weighted-F1, per-class precision/recall/F1, confusion matrix, calibration. With --json the
       last line printed is one JSON object (accuracy, macroF1, perClass, confusion, n, ...).
 
-  fernb predict --model <model dir> <image or folder>... [--json]
+  fernb predict --model <model dir> [--json] [--backend wasm|cpu|...] [--] <image or folder>...
       Prints, per image, the seven emotion probabilities and the top class. Images of any size and
       format are decoded and resized as in training.
 
-  fernb audit --data <folder> [--model <model dir>] [--folds k] [--epochs n] [--limit n] [--json]
+  fernb audit --data <folder> [--model <model dir>] [--folds k] [--epochs n] [--limit n] [--json] [--backend wasm|cpu|...]
       Ranks the images whose labels are most likely wrong (confident learning), most suspicious
       first. With --model its probabilities count as out-of-sample (it must not have trained on
       these images); otherwise k ResNet-18s are trained by cross-validation (slow on big folders).
-      With --json the last line is {"suspects":[{"path","label","suggested","score"}, ...], ...}.`;
+      With --json the last line is {"suspects":[{"path","label","suggested","score"}, ...], ...}.
 
-class UsageError extends Error {}
+  Every argument is checked before any work starts (a bad value is reported with this usage and
+  exit code 2); output is complete whether it goes to a terminal, a file or a pipe.`;
 
-/** Flags that take no value. */
-const BOOLEAN_FLAGS = new Set(["json", "help"]);
+const RUN_FLAGS: Record<string, FlagSpec> = { out: { value: true, meta: "<executed.fernb>" }, html: { value: true, meta: "<report.html>" }, help: { value: false } };
 
-function parseArgs(argv: string[]): { positional: string[]; flags: Record<string, string | true> } {
-  const positional: string[] = [];
-  const flags: Record<string, string | true> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a.startsWith("--")) {
-      const [key, inline] = a.slice(2).split("=", 2);
-      if (inline !== undefined) flags[key] = inline;
-      else if (!BOOLEAN_FLAGS.has(key) && i + 1 < argv.length && !argv[i + 1].startsWith("--")) flags[key] = argv[++i];
-      else flags[key] = true;
-    } else positional.push(a);
-  }
-  return { positional, flags };
-}
-
-function writeAtomicSync(file: string, data: Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
+/** The usage text of one command (its paragraph of USAGE), or all of it. */
+function usageOf(command: string | undefined): string {
+  const paragraphs = USAGE.replace(/^Usage:\n/, "").split(/\n\n(?=  fernb )/);
+  const mine = command ? paragraphs.find((p) => p.startsWith(`  fernb ${command} `)) : undefined;
+  return `Usage:\n${mine ?? paragraphs.join("\n\n")}`;
 }
 
 async function run(args: string[]): Promise<number> {
-  const { positional, flags } = parseArgs(args);
-  const file = positional[0];
-  if (!file) throw new UsageError("fernb run needs a notebook file.");
-  if (!existsSync(file)) throw new UsageError(`No such notebook: ${file}`);
+  const { positional, flags } = parseArgs("run", args, RUN_FLAGS);
+  if (flags.help) return help("run");
+  // Every argument is checked before the notebook runs: a run must never end with outputs that cannot be saved.
+  if (positional.length === 0) throw new UsageError("fernb run needs a notebook file.", "run");
+  if (positional.length > 1) throw new UsageError(`fernb run takes one notebook; unexpected ${positional.slice(1).map((p) => JSON.stringify(p)).join(", ")}.`, "run");
+  const file = existingFile(positional[0], "notebook", "run");
+  const out = outputFile(typeof flags.out === "string" ? flags.out : executedPath(file), "out", "run");
+  const html = typeof flags.html === "string" ? outputFile(flags.html, "html", "run") : undefined;
+  if (html !== undefined && path.resolve(html) === path.resolve(out)) throw new UsageError(`--html and --out name the same file (${html}).`, "run");
+  if (html !== undefined && path.resolve(html) === path.resolve(file)) throw new UsageError(`--html ${html} names the notebook itself: the report would overwrite it.`, "run");
   const notebook = parseNotebook(readFileSync(file), path.basename(file));
-  const out = typeof flags.out === "string" ? flags.out : executedPath(file);
+  // Whatever opens must save: found out now, not after every cell has run.
+  serializeNotebook(notebook);
   const kernelPath = path.join(__dirname, "kernel.js");
   const result = await runNotebook(notebook, { kernelPath, cwd: path.dirname(path.resolve(file)) });
-  writeAtomicSync(out, serializeNotebook(result.notebook));
-  if (typeof flags.html === "string") {
-    const html = renderHtmlReport(result.notebook, {
+  writeOutputFileSync(out, serializeNotebook(result.notebook));
+  if (html !== undefined) {
+    const report = renderHtmlReport(result.notebook, {
       title: path.basename(file),
       extensionRoot: path.join(__dirname, ".."),
       subtitle: `Run by fernb run on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · TensorFlow.js backend ${result.backend ?? "?"} · ${result.seconds.toFixed(0)} s${result.ok ? "" : ` · stopped at cell ${result.failedCell}`}`,
     });
-    writeAtomicSync(flags.html, new TextEncoder().encode(html));
-    console.log(`HTML report: ${flags.html}`);
+    writeOutputFileSync(html, new TextEncoder().encode(report));
+    console.log(`HTML report: ${html}`);
   }
   console.log(result.ok ? `All cells ran in ${result.seconds.toFixed(1)} s. Executed notebook: ${out}` : `Stopped at cell ${result.failedCell}. Outputs so far: ${out}`);
   return result.ok ? 0 : 1;
+}
+
+function help(command?: string): number {
+  console.log(usageOf(command));
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -91,29 +91,67 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "run":
       return run(rest);
-    case "evaluate":
-      return evaluateCommand(parseArgs(rest).flags, (m) => new UsageError(m));
-    case "audit":
-      return auditCommand(parseArgs(rest).flags, (m) => new UsageError(m));
+    case "evaluate": {
+      const { positional, flags } = parseArgs("evaluate", rest, EVALUATE_FLAGS);
+      if (flags.help) return help("evaluate");
+      if (positional.length > 0) throw new UsageError(`fernb evaluate takes no file arguments (unexpected ${JSON.stringify(positional[0])}); use --model and --data.`, "evaluate");
+      return evaluateCommand(flags);
+    }
+    case "audit": {
+      const { positional, flags } = parseArgs("audit", rest, AUDIT_FLAGS);
+      if (flags.help) return help("audit");
+      if (positional.length > 0) throw new UsageError(`fernb audit takes no file arguments (unexpected ${JSON.stringify(positional[0])}); use --data.`, "audit");
+      return auditCommand(flags);
+    }
     case "predict": {
-      const { positional, flags } = parseArgs(rest);
-      return predictCommand(positional, flags, (m) => new UsageError(m));
+      const { positional, flags } = parseArgs("predict", rest, PREDICT_FLAGS);
+      if (flags.help) return help("predict");
+      return predictCommand(positional, flags);
     }
     case undefined:
     case "help":
     case "--help":
     case "-h":
+      if (command === "help" && rest.length > 0) return help(["run", "evaluate", "predict", "audit"].includes(rest[0]) ? rest[0] : undefined);
       console.log(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`Unknown command "${command}".`);
+      throw new UsageError(`Unknown command ${JSON.stringify(command)}: use run, evaluate, predict or audit.`);
   }
 }
 
+/**
+ * Waits until everything written to `stream` has been handed to the OS. process.exit() right after
+ * a large write to a pipe would cut it (at the pipe's 64 KiB): a JSON line must arrive whole.
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableLength === 0) return resolve();
+    stream.write("", () => resolve());
+  });
+}
+
+// A reader that goes away (`fernb … | head`) is not an error of ours: stop quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
+async function finish(code: number): Promise<void> {
+  process.exitCode = code;
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  // Exit explicitly: a backend's worker threads or timers must not keep a finished command alive.
+  process.exit(code);
+}
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => finish(code),
   (e: Error) => {
-    console.error(e instanceof UsageError ? `${e.message}\n\n${USAGE}` : `fernb: ${e.message}`);
-    process.exit(2);
+    if (e instanceof UsageError) console.error(`${e.message}\n\n${usageOf(e.command)}`);
+    else if (e instanceof NotebookFormatError) console.error(e.message);
+    else console.error(`fernb: ${e?.message ?? String(e)}`);
+    return finish(2);
   },
 );

@@ -1,13 +1,33 @@
 /** `fernb predict --model <dir> <image or folder>... [--json]` */
 import { initBackend } from "../kernel/fer/backend";
 import { EMOTIONS } from "../kernel/fer/labels";
-import { loadModel } from "../kernel/fer/modelIO";
+import { inspectModelFolder, loadModel } from "../kernel/fer/modelIO";
 import { imageFiles, predictFiles, type PredictionFailure } from "../kernel/fer/predict";
+import { BACKEND_CHOICES, oneOf, printable, UsageError, type FlagSpec, type ParsedArgs } from "./args";
+import { statSync } from "node:fs";
 
-export async function predictCommand(positional: string[], flags: Record<string, string | true>, usage: (message: string) => Error): Promise<number> {
-  if (typeof flags.model !== "string") throw usage("fernb predict needs --model <model folder>.");
-  if (positional.length === 0) throw usage("fernb predict needs one or more images or folders.");
-  await initBackend(typeof flags.backend === "string" ? (flags.backend as never) : undefined);
+export const PREDICT_FLAGS: Record<string, FlagSpec> = {
+  model: { value: true, meta: "<model folder>" },
+  json: { value: false },
+  backend: { value: true, meta: `<${BACKEND_CHOICES.join("|")}>` },
+  help: { value: false },
+};
+
+export async function predictCommand(positional: string[], flags: ParsedArgs["flags"]): Promise<number> {
+  // Every argument and the model folder are checked before any work.
+  if (typeof flags.model !== "string") throw new UsageError("fernb predict needs --model <model folder>.", "predict");
+  if (positional.length === 0) throw new UsageError("fernb predict needs one or more images or folders.", "predict");
+  for (const p of positional) {
+    try {
+      statSync(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UsageError(code === "ENOENT" || code === "ENOTDIR" ? `No such image or folder: ${printable(p)}` : `${printable(p)} cannot be read (${code === "ELOOP" ? "a symbolic link that loops" : (e as Error).message}).`, "predict");
+    }
+  }
+  const backendChoice = oneOf(flags, "backend", BACKEND_CHOICES, "predict");
+  await inspectModelFolder(flags.model);
+  await initBackend(backendChoice);
   const { model, card } = await loadModel(flags.model);
   const unlisted: PredictionFailure[] = []; // folders that could not be listed, reported like unreadable images
   const files = await imageFiles(positional, unlisted);

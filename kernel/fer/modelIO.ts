@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
-import type { Emotion } from "./labels";
+import { EMOTIONS, type Emotion } from "./labels";
 import { safeWritePath } from "./safeWrite";
 
 export interface InputSpec {
@@ -192,26 +192,214 @@ export async function updateModelCard(dir: string, update: (card: ModelCard) => 
   return next;
 }
 
+/** A model folder that cannot be loaded; the message names the file and what is wrong with it. */
+export class ModelFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ModelFolderError";
+  }
+}
+
+type WeightGroup = { paths: string[]; weights: tf.io.WeightsManifestEntry[] };
+
+/** What inspectModelFolder found: everything loadModel needs, checked. */
+export interface ModelFolder {
+  dir: string;
+  modelTopology: object;
+  specs: tf.io.WeightsManifestEntry[];
+  /** The weight files, in manifest order, inside `dir`. */
+  weightFiles: string[];
+  /** Bytes the manifest needs, and bytes the files hold. */
+  expectedBytes: number;
+  card: ModelCard;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, float16: 2, uint8: 1, uint16: 2 };
+
+async function readJsonFile(file: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw new ModelFolderError(`${file} is missing: ${what}`);
+    throw new ModelFolderError(`${file} cannot be read (${code === "EISDIR" ? "it is a folder" : (e as Error).message}).`);
+  }
+  try {
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch (e) {
+    throw new ModelFolderError(`${file} is not valid JSON (${(e as Error).message}); the model folder may be damaged or the file truncated.`);
+  }
+}
+
+/** Checks card.json's content; throws naming the field. */
+function checkCard(raw: unknown, cardFile: string): ModelCard {
+  const bad = (what: string): never => {
+    throw new ModelFolderError(`${cardFile} is not a valid fernb model card: ${what}.`);
+  };
+  if (!isRecord(raw)) bad("it must be a JSON object");
+  const card = raw as Record<string, unknown>;
+  if (card.format !== undefined && card.format !== "fernb-model-card") bad(`"format" is ${JSON.stringify(card.format)}, expected "fernb-model-card"`);
+  const input = card.input;
+  if (!isRecord(input)) bad(`it has no "input" object (height, width, channels, mean, std of the images the model takes)`);
+  const inp = input as Record<string, unknown>;
+  for (const k of ["height", "width"]) {
+    const v = inp[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 4096) bad(`"input.${k}" must be a whole number of pixels from 1 to 4096, not ${JSON.stringify(v)}`);
+  }
+  if (inp.channels !== 1 && inp.channels !== 3) bad(`"input.channels" must be 1 (grayscale) or 3 (RGB), not ${JSON.stringify(inp.channels)}`);
+  if (typeof inp.mean !== "number" || !Number.isFinite(inp.mean)) bad(`"input.mean" must be a number, not ${JSON.stringify(inp.mean)}`);
+  if (typeof inp.std !== "number" || !Number.isFinite(inp.std) || inp.std <= 0) bad(`"input.std" must be a number above 0, not ${JSON.stringify(inp.std)}`);
+  const classes = card.classes;
+  if (!Array.isArray(classes)) bad(`"classes" must list the model's output classes, e.g. ${JSON.stringify(EMOTIONS)}`);
+  const seen = new Set<string>();
+  for (const c of classes as unknown[]) {
+    if (typeof c !== "string" || !(EMOTIONS as readonly string[]).includes(c)) bad(`"classes" holds ${JSON.stringify(c)}, which is not one of fernb's emotions (${EMOTIONS.join(", ")})`);
+    if (seen.has(c as string)) bad(`"classes" lists ${JSON.stringify(c)} twice`);
+    seen.add(c as string);
+  }
+  if ((classes as unknown[]).length !== EMOTIONS.length) {
+    bad(`"classes" lists ${(classes as unknown[]).length} classes; fernb models predict all ${EMOTIONS.length} emotions (missing: ${EMOTIONS.filter((e) => !seen.has(e)).join(", ")})`);
+  }
+  return raw as unknown as ModelCard;
+}
+
+/**
+ * Checks a model folder without building the model: model.json (JSON, topology, weights
+ * manifest whose files stay inside the folder), the weight files (present, of the size the
+ * manifest needs) and card.json (classes, input). Every problem is a ModelFolderError that names
+ * the file and says what is wrong. Cheap: the CLI calls it before any other work.
+ */
+export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
+  let st;
+  try {
+    st = await fs.stat(dir);
+  } catch {
+    throw new ModelFolderError(`No model found in ${dir}: the folder does not exist (a model folder holds model.json, weights.bin and card.json).`);
+  }
+  if (!st.isDirectory()) throw new ModelFolderError(`${dir} is not a model folder: it is a file (a model folder holds model.json, weights.bin and card.json).`);
+  const modelFile = path.join(dir, "model.json");
+  if (!existsSync(modelFile)) throw new ModelFolderError(`No model found in ${dir}: expected model.json (and weights.bin, card.json) there.`);
+  const json = await readJsonFile(modelFile, "the model folder needs it.");
+  const badModel = (what: string): never => {
+    throw new ModelFolderError(`${modelFile} is not a TensorFlow.js layers model: ${what}.`);
+  };
+  if (!isRecord(json)) badModel("it must be a JSON object");
+  const mj = json as Record<string, unknown>;
+  if (!isRecord(mj.modelTopology)) badModel(`it has no "modelTopology" object`);
+  if (!Array.isArray(mj.weightsManifest) || mj.weightsManifest.length === 0) badModel(`it has no "weightsManifest" list`);
+  const groups = mj.weightsManifest as unknown[];
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const weightFiles: string[] = [];
+  const root = path.resolve(dir);
+  let expectedBytes = 0;
+  for (const [g, group] of groups.entries()) {
+    if (!isRecord(group) || !Array.isArray(group.paths) || !Array.isArray(group.weights)) badModel(`weightsManifest[${g}] must have "paths" and "weights" lists`);
+    const wg = group as unknown as WeightGroup;
+    for (const p of wg.paths as unknown[]) {
+      if (typeof p !== "string" || p === "") badModel(`weightsManifest[${g}].paths holds ${JSON.stringify(p)}, not a file name`);
+      const full = path.resolve(root, p as string);
+      const rel = path.relative(root, full);
+      if (path.isAbsolute(p as string) || rel === "" || rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+        badModel(`weightsManifest[${g}].paths names ${JSON.stringify(p)}, which is outside the model folder`);
+      }
+      weightFiles.push(full);
+    }
+    for (const [w, spec] of (wg.weights as unknown[]).entries()) {
+      const where = `weightsManifest[${g}].weights[${w}]`;
+      if (!isRecord(spec) || typeof spec.name !== "string" || !Array.isArray(spec.shape) || typeof spec.dtype !== "string") badModel(`${where} needs "name", "shape" and "dtype"`);
+      const s = spec as unknown as tf.io.WeightsManifestEntry;
+      if (!s.shape.every((d) => Number.isInteger(d) && d >= 0)) badModel(`${where} (${s.name}) has the shape ${JSON.stringify(s.shape)}`);
+      const stored = s.quantization?.dtype ?? s.dtype;
+      const bytes = DTYPE_BYTES[stored];
+      if (bytes === undefined || !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, stored)) badModel(`${where} (${s.name}) has the dtype ${JSON.stringify(stored)}, which fernb cannot read`);
+      expectedBytes += bytes * s.shape.reduce((a, b) => a * b, 1);
+      specs.push(s);
+    }
+  }
+  let actualBytes = 0;
+  for (const file of weightFiles) {
+    let fst;
+    try {
+      fst = await fs.stat(file);
+    } catch {
+      throw new ModelFolderError(`${file} is missing: ${modelFile} lists it as the model's weights.`);
+    }
+    if (!fst.isFile()) throw new ModelFolderError(`${file} is not a file: ${modelFile} lists it as the model's weights.`);
+    actualBytes += fst.size;
+  }
+  if (actualBytes !== expectedBytes) {
+    const names = weightFiles.map((f) => path.relative(root, f)).join(", ");
+    throw new ModelFolderError(
+      `${weightFiles.length === 1 ? weightFiles[0] : `${names} in ${dir}`} ${actualBytes < expectedBytes ? "is truncated" : "is too long"}: it holds ${actualBytes.toLocaleString("en")} bytes, ` +
+        `but ${modelFile} needs ${expectedBytes.toLocaleString("en")} bytes of weights (a damaged download, or weights of another model).`,
+    );
+  }
+  const cardFile = path.join(dir, "card.json");
+  if (!existsSync(cardFile)) throw new ModelFolderError(`${dir} has a model but no card.json: fernb needs the card to know the classes and input format.`);
+  const card = checkCard(await readJsonFile(cardFile, "fernb needs the card to know the classes and input format."), cardFile);
+  return { dir, modelTopology: mj.modelTopology as object, specs, weightFiles, expectedBytes, card };
+}
+
+/**
+ * A card whose classes are in another order than EMOTIONS: the final Dense layer's output columns
+ * are permuted into EMOTIONS order, so every caller (predict, evaluate, Grad-CAM on the logits)
+ * sees EMOTIONS order; the returned card lists EMOTIONS.
+ */
+function mapClassesToEmotions(model: tf.LayersModel, card: ModelCard, cardFile: string): ModelCard {
+  const order = card.classes as readonly string[];
+  if (order.every((c, i) => c === EMOTIONS[i])) return card;
+  let layer = model.outputs[0].sourceLayer as tf.layers.Layer;
+  while (layer.getClassName() === "Activation" && layer.inboundNodes[0]?.inboundLayers.length === 1) layer = layer.inboundNodes[0].inboundLayers[0] as tf.layers.Layer;
+  const weights = layer.getWeights();
+  if (layer.getClassName() !== "Dense" || weights.length !== 2 || weights[1].shape[0] !== EMOTIONS.length) {
+    throw new ModelFolderError(`${cardFile} lists the classes in the order ${order.join(", ")}, not fernb's (${EMOTIONS.join(", ")}), and the model does not end in a Dense layer whose outputs fernb could reorder; write the classes in fernb's order.`);
+  }
+  const perm = EMOTIONS.map((e) => order.indexOf(e));
+  const index = tf.tensor1d(perm, "int32");
+  const [kernel, bias] = weights;
+  const reordered = [tf.gather(kernel, index, 1), tf.gather(bias, index, 0)];
+  layer.setWeights(reordered);
+  tf.dispose([index, ...reordered]);
+  return { ...card, classes: [...EMOTIONS] };
+}
+
 /** Loads a model saved by saveModel (or any TF.js layers model folder with a fernb card). */
 export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; card: ModelCard }> {
+  const folder = await inspectModelFolder(dir);
   const modelFile = path.join(dir, "model.json");
-  if (!existsSync(modelFile)) throw new Error(`No model found in ${dir}: expected model.json (and weights.bin, card.json) there.`);
-  let json: { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
-  try {
-    json = JSON.parse(await fs.readFile(modelFile, "utf8"));
-  } catch (e) {
-    throw new Error(`${modelFile} is not valid JSON (${(e as Error).message}); the model folder may be damaged.`);
-  }
-  const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const buffers = await Promise.all(json.weightsManifest.flatMap((g) => g.paths).map((p) => fs.readFile(path.join(dir, p))));
-  const weightData = tf.io.CompositeArrayBuffer.join(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
-  const model = await tf.loadLayersModel({
-    load: async () => ({ modelTopology: json.modelTopology, weightSpecs: specs, weightData, format: "layers-model" }),
-  });
   const cardFile = path.join(dir, "card.json");
-  if (!existsSync(cardFile)) throw new Error(`${dir} has a model but no card.json: fernb needs the card to know the classes and input format.`);
-  const card = JSON.parse(await fs.readFile(cardFile, "utf8")) as ModelCard;
-  return { model, card };
+  const buffers = await Promise.all(folder.weightFiles.map((f) => fs.readFile(f)));
+  const total = buffers.reduce((a, b) => a + b.length, 0);
+  if (total !== folder.expectedBytes) throw new ModelFolderError(`The weight files of ${dir} changed while being read (${total} bytes, ${modelFile} needs ${folder.expectedBytes}).`);
+  const weightData = tf.io.CompositeArrayBuffer.join(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel({
+      load: async () => ({ modelTopology: folder.modelTopology, weightSpecs: folder.specs, weightData, format: "layers-model" }),
+    });
+  } catch (e) {
+    throw new ModelFolderError(`${modelFile} could not be built into a model: ${(e as Error)?.message ?? String(e)} (the file may be damaged, or its weights may not match its layers).`);
+  }
+  const { card } = folder;
+  const out = model.outputs[0]?.shape;
+  if (model.outputs.length !== 1 || !out || out[out.length - 1] !== card.classes.length) {
+    model.dispose();
+    throw new ModelFolderError(`${modelFile}'s model gives ${out ? out[out.length - 1] : "no"} outputs per image, but ${cardFile} lists ${card.classes.length} classes.`);
+  }
+  const inShape = model.inputs[0]?.shape;
+  const { height, width, channels } = card.input;
+  if (!inShape || inShape.length !== 4 || [inShape[1], inShape[2], inShape[3]].some((d, i) => d !== null && d !== [height, width, channels][i])) {
+    model.dispose();
+    throw new ModelFolderError(`${cardFile} says the model takes ${height}×${width} images with ${channels} channel(s), but ${modelFile}'s model takes ${inShape ? inShape.slice(1).join("×") : "no image"}.`);
+  }
+  try {
+    return { model, card: mapClassesToEmotions(model, card, cardFile) };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }
 
 /** Encodes named tensors (optimizer state) as a TF.js weights blob + manifest. */

@@ -5,7 +5,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
@@ -14,6 +14,7 @@ import { parseNotebook, serializeNotebook, type NotebookCell } from "../../exten
 import { createResNet18 } from "../../kernel/fer/resnet";
 import { saveModel } from "../../kernel/fer/modelIO";
 import { EMOTIONS } from "../../kernel/fer/labels";
+import { writeOutputFileSync } from "../../cli/output";
 
 const cli = path.resolve("dist/cli.js");
 const work = mkdtempSync(path.join(tmpdir(), "fernb-cli-test-"));
@@ -159,6 +160,113 @@ test("notebooks/curate.fernb runs the curation loop headlessly: label issues, le
   assert.equal(manifest.total, 280);
   // Nothing in the data set was written, moved or deleted (no review decisions were made headlessly).
   assert.deepEqual(listFiles(path.join(dir, "data", "sample")), before);
+});
+
+test("fernb predict --json on a pipe: output far over 64 KiB arrives whole (the process waits for stdout to drain)", async () => {
+  const dir = path.join(work, "many");
+  mkdirSync(dir, { recursive: true });
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 90, g: 90, b: 90 } } }).png().toBuffer();
+  const long = "a-rather-long-file-name-so-that-every-prediction-takes-room-".repeat(2);
+  for (let i = 0; i < 600; i++) writeFileSync(path.join(dir, `${long}${String(i).padStart(3, "0")}.png`), png);
+  // A real OS pipe (as in `fernb … --json | cat`), read by a consumer that takes its time between
+  // chunks: a writer that exits without waiting for the pipe to drain loses everything past the
+  // pipe's 64 KiB buffer. (execFile's own stdout is a socket pair, which hides the problem.)
+  const slowReader = "process.stdin.on('data', (c) => { process.stdin.pause(); process.stdout.write(c); setTimeout(() => process.stdin.resume(), 3); });";
+  const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  const pipeline = `${q(process.execPath)} ${q(cli)} predict --model model many --json | ${q(process.execPath)} -e ${q(slowReader)}`;
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile("bash", ["-o", "pipefail", "-c", pipeline], { cwd: work, env: { ...process.env, FERNB_CACHE_DIR: path.join(work, "cache") }, maxBuffer: 64 << 20, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }));
+  });
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.slice(-2000)}`);
+  assert.ok(Buffer.byteLength(r.stdout) > 200 * 1024, `output larger than three pipe buffers (${Buffer.byteLength(r.stdout)} bytes)`);
+  assert.ok(r.stdout.endsWith("}\n"), `the JSON line ends: …${r.stdout.slice(-40)}`);
+  const json = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  assert.equal(json.predictions.length, 600);
+});
+
+test("every bad argument of every command is refused before any work: clear message, usage, exit 2, nothing written", async () => {
+  writeFileSync(path.join(work, "args.fernb"), serializeNotebook({ metadata: {}, cells: [code("console.log('ran');")] }));
+  writeFileSync(path.join(work, "deep.fernb"), `{"fernb": 1, "cells": [{"kind": "code", "source": "console.log('ran')", "metadata": ${'{"a":'.repeat(5000)}1${"}".repeat(5000)}}]}`);
+  const broken = path.join(work, "broken-model");
+  cpSync(path.join(work, "model"), broken, { recursive: true });
+  truncateSync(path.join(broken, "weights.bin"), 1000);
+  const ev = ["evaluate", "--model", "model", "--data", "faces"];
+  const au = ["audit", "--data", "faces"];
+  const usage = true;
+  const cases: [string[], RegExp, boolean][] = [
+    [["frobnicate"], /Unknown command "frobnicate"/, usage],
+    [["run"], /fernb run needs a notebook file/, usage],
+    [["run", "args.fernb", "other.fernb"], /takes one notebook; unexpected "other\.fernb"/, usage],
+    [["run", "nope.fernb"], /No such notebook: nope\.fernb/, usage],
+    [["run", "faces"], /faces is a folder, not a notebook/, usage],
+    [["run", "args.fernb", "--out", "missing/dir/x.fernb"], /--out missing\/dir\/x\.fernb: the folder .*missing\/dir does not exist/, usage],
+    [["run", "args.fernb", "--out", "faces"], /--out faces names a folder; give a file name/, usage],
+    [["run", "args.fernb", "--out", "new-folder/"], /names a folder/, usage],
+    [["run", "args.fernb", "--out"], /--out needs a value/, usage],
+    [["run", "args.fernb", "--out="], /--out needs a value/, usage],
+    [["run", "args.fernb", "--out", "/dev/null"], /not a regular file/, usage],
+    [["run", "args.fernb", "--html", "missing/r.html"], /--html missing\/r\.html: the folder .* does not exist/, usage],
+    [["run", "args.fernb", "--html", "args.fernb"], /--html args\.fernb names the notebook itself/, usage],
+    [["run", "args.fernb", "--out", "a.fernb", "--html", "a.fernb"], /--html and --out name the same file/, usage],
+    [["run", "args.fernb", "--out", "a.fernb", "--out", "b.fernb"], /--out is given more than once/, usage],
+    [["run", "args.fernb", "--bogus"], /Unknown option "--bogus" for fernb run/, usage],
+    [["run", "args.fernb", "-o", "x.fernb"], /Unknown option "-o"/, usage],
+    [["run", "deep.fernb"], /deep\.fernb is not a valid fernb notebook: it nests more than 100 levels/, false],
+    [[...ev, "--tta"], /--tta needs a value/, usage],
+    [[...ev, "--tta", "crop"], /Unknown --tta "crop"/, usage],
+    [[...ev, "--tta", "flip,flip"], /--tta lists flip twice/, usage],
+    [[...ev, "--tta", "flip,"], /Unknown --tta ""/, usage],
+    [[...ev, "--backend", "gpu"], /--backend must be one of .*wasm.*, not "gpu"/, usage],
+    [[...ev, "--json=yes"], /--json takes no value/, usage],
+    [[...ev, "extra"], /fernb evaluate takes no file arguments/, usage],
+    [["evaluate", "--data", "faces"], /needs --model/, usage],
+    [["evaluate", "--model", "model"], /needs --data/, usage],
+    [["evaluate", "--model", "model", "--data", "nope"], /No such data folder: nope/, usage],
+    [["evaluate", "--model", "model", "--data", "args.fernb"], /args\.fernb is not a folder/, usage],
+    [["evaluate", "--model", "nope", "--data", "faces"], /No model found in nope/, false],
+    [["evaluate", "--model", "broken-model", "--data", "faces"], /broken-model\/weights\.bin is truncated/, false],
+    [["predict", "--model", "model"], /needs one or more images or folders/, usage],
+    [["predict", "--model", "model", "nope.png"], /No such image or folder: "nope\.png"/, usage],
+    [["predict", "--model"], /--model needs a value/, usage],
+    [["predict", "--model", "broken-model", "faces"], /broken-model\/weights\.bin is truncated/, false],
+    [[...au, "--limit", "-1"], /--limit must be a whole number at least 1, not "-1"/, usage],
+    [[...au, "--limit", "0"], /--limit must be a whole number at least 1, not "0"/, usage],
+    [[...au, "--limit", "1.5"], /--limit must be a whole number/, usage],
+    [[...au, "--limit", "1e3"], /--limit must be a whole number/, usage],
+    [[...au, "--limit"], /--limit needs a value/, usage],
+    [[...au, "--folds", "1"], /--folds must be at least 2/, usage],
+    [[...au, "--folds", "x"], /--folds must be a whole number from 2/, usage],
+    [[...au, "--epochs", "0"], /--epochs must be a whole number from 1/, usage],
+    [[...au, "--model", "model", "--folds", "3"], /--folds is for cross-validation training; it cannot be combined with --model/, usage],
+    [[...au, "--model", "broken-model"], /weights\.bin is truncated/, false],
+    [["audit", "--data", "nope"], /No such data folder: nope/, usage],
+    [["audit"], /needs --data/, usage],
+  ];
+  const before = readdirSync(work).sort();
+  for (let i = 0; i < cases.length; i += 4) {
+    await Promise.all(cases.slice(i, i + 4).map(async ([args, message, withUsage]) => {
+      const r = await fernb(args);
+      const what = `fernb ${args.join(" ")}: ${r.stderr}`;
+      assert.equal(r.code, 2, what);
+      assert.match(r.stderr, message, what);
+      if (withUsage) assert.match(r.stderr, /Usage:\n {2}fernb /, what);
+      // Refused before any work: no backend chosen, no kernel started, no cell run, no training.
+      assert.doesNotMatch(r.stderr, /^backend:/m, what);
+      assert.doesNotMatch(r.stdout, /Kernel ready|ran|fold/, what);
+    }));
+  }
+  assert.deepEqual(readdirSync(work).sort(), before, "nothing written: no output, no stray temporary file");
+});
+
+test("writeOutputFileSync: a write that fails leaves no temporary file behind and says which file", () => {
+  const dir = path.join(work, "out-fail");
+  mkdirSync(path.join(dir, "target.fernb"), { recursive: true }); // a folder where the file should go: rename fails
+  assert.throws(() => writeOutputFileSync(path.join(dir, "target.fernb"), new Uint8Array([1, 2, 3])), /could not write .*target\.fernb/);
+  assert.deepEqual(readdirSync(dir), ["target.fernb"], "no .tmp file left");
+  writeOutputFileSync(path.join(dir, "ok.fernb"), new Uint8Array([1, 2, 3]));
+  assert.deepEqual([...readFileSync(path.join(dir, "ok.fernb"))], [1, 2, 3]);
+  assert.ok(!existsSync(path.join(dir, "missing", "x")), "sanity");
 });
 
 function listFiles(root: string): string[] {
