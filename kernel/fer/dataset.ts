@@ -24,6 +24,7 @@ import { createInterface } from "node:readline";
 import { chartWithText, DISPLAY } from "../display";
 import type { OutputItem } from "../../protocol";
 import { DECODER_VERSION, decodeBytes, ImageDecodeError, readErrorReason, resizeRaw, validateSpec, type ImageSpec } from "./images";
+import { UnsafeWriteError } from "./safeWrite";
 import { contentHash, defaultCacheDir, readPack, writePack, type PixelPack } from "./fileCache";
 import { canonicalEmotion, EMOTIONS, emotionIndex, FER2013_CSV_CLASSES, type Emotion } from "./labels";
 import { applyLedger, defaultLedgerFile, DEFAULT_LEDGER_NAME, ledgerProblems, type CurationReport } from "./curation/ledger";
@@ -573,15 +574,27 @@ export async function loadFolderDataset(root: string, options: LoadOptions = {})
       info = statSync(ledgerFile, { throwIfNoEntry: false });
     } catch (e) {
       // A ledger that cannot be read (a symbolic link loop, no permission): the raw data, and a word.
-      // (A copy of the report: the memory cache shares the raw one.)
-      const report = { ...raw.report, skipped: [...raw.report.skipped, { path: basename(ledgerFile), reason: `curation ledger not applied: ${readErrorReason(e)}` }] };
-      return new FaceDataset({ root: raw.root, height: raw.height, width: raw.width, channels: raw.channels, images: raw.images, labels: raw.labels, paths: raw.paths, report, loadStats: raw.loadStats });
+      return withSkipped(raw, { path: basename(ledgerFile), reason: `curation ledger not applied: ${readErrorReason(e)}` });
     }
     if (!info?.isFile()) return raw;
   }
-  const { dataset } = await applyLedger(raw, ledgerFile);
+  let applied;
+  try {
+    applied = await applyLedger(raw, ledgerFile);
+  } catch (e) {
+    if (!(e instanceof UnsafeWriteError || (e as Error)?.name === "UnsafeWriteError") || option !== undefined) throw e;
+    // The data set's own ledger links out of it: not applied, and said so.
+    return withSkipped(raw, { path: basename(ledgerFile), reason: `curation ledger not applied: ${e.message}` });
+  }
+  const { dataset } = applied;
   dataset.loadStats.elapsedMs = performance.now() - t0;
   return dataset;
+}
+
+/** The dataset with one more entry in `report.skipped` (a copy of the report: the memory cache shares the raw one). */
+function withSkipped(raw: FaceDataset, skipped: SkippedFile): FaceDataset {
+  const report = { ...raw.report, skipped: [...raw.report.skipped, skipped] };
+  return new FaceDataset({ root: raw.root, height: raw.height, width: raw.width, channels: raw.channels, images: raw.images, labels: raw.labels, paths: raw.paths, report, loadStats: raw.loadStats });
 }
 
 async function loadRawFolderDataset(root: string, options: LoadOptions, t0: number): Promise<FaceDataset> {

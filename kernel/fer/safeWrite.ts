@@ -63,6 +63,8 @@ export interface SafeWriteOptions {
   what?: string;
   /** Refuse a file that has other hard links (for files appended to or rewritten in place). */
   singleLink?: boolean;
+  /** The check is for reading a file fernb would also write (the ledger): the message says "read". */
+  reading?: boolean;
 }
 
 /**
@@ -73,7 +75,13 @@ export interface SafeWriteOptions {
 export function safeWritePath(file: string, within: string = dirname(resolve(file)), options: SafeWriteOptions = {}): string {
   const what = options.what ?? "file";
   const abs = resolve(file);
-  const refuse = (why: string) => new UnsafeWriteError(`Refusing to write the ${what} ${abs}: ${why}. fernb never writes through a link that leads outside ${resolve(within)}; nothing was written.`, abs);
+  const refuse = (why: string) =>
+    new UnsafeWriteError(
+      options.reading
+        ? `Refusing to read the ${what} ${abs}: ${why}. fernb never reads or writes its files through a link that leads outside ${resolve(within)}.`
+        : `Refusing to write the ${what} ${abs}: ${why}. fernb never writes through a link that leads outside ${resolve(within)}; nothing was written.`,
+      abs,
+    );
   const real = (p: string) => {
     try {
       return realPathOrPlanned(p);

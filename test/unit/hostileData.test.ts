@@ -82,16 +82,29 @@ after(() => {
 test("a ledger that is a symbolic link out of the data set is never appended to (notebook and review grid)", async () => {
   const root = await dataset();
   symlinkSync(victim, path.join(root, ".fernb-ledger.jsonl"));
+  // Loading is not stopped by it: the raw data, with the ledger listed as not applied (never read).
   const ds = await load(root);
+  assert.equal(ds.size, 4);
+  assert.equal(ds.curation, undefined);
+  const note = ds.report.skipped.find((s) => s.path === ".fernb-ledger.jsonl");
+  assert.ok(note && /curation ledger not applied: Refusing to read .*symbolic link to .*victim\.txt/.test(note.reason), JSON.stringify(ds.report.skipped));
+  assert.match(ds.summary(), /\.fernb-ledger\.jsonl: curation ledger not applied/);
   const ledger = await CurationLedger.open(ds);
-  await assert.rejects(ledger.exclude(ds.paths[0]), (e: Error) => e instanceof UnsafeWriteError && /curation ledger/.test(e.message) && /symbolic link to .*victim\.txt/.test(e.message) && e.message.includes(path.join(root, ".fernb-ledger.jsonl")));
+  await assert.rejects(ledger.exclude(ds.paths[0]), (e: Error) => e instanceof UnsafeWriteError && /Refusing to write the curation ledger/.test(e.message) && /symbolic link to .*victim\.txt/.test(e.message) && e.message.includes(path.join(root, ".fernb-ledger.jsonl")));
   await assert.rejects(ledger.relabel(ds.paths[0], "sadness"), UnsafeWriteError);
-  // The review grid appends through the same ledger: refused with the same words, nothing written.
-  const grid = await review(ds);
+  await assert.rejects(ledger.read(), /Refusing to read the curation ledger/);
+  // The review grid reads and appends through the same ledger: refused in the same words.
+  await assert.rejects(review(ds), /symbolic link to .*victim\.txt/);
+  assert.equal(readFileSync(victim, "utf8"), "the user's own file\n");
+
+  // A link that appears after the grid was opened: the decision is refused, nothing written.
+  rmSync(path.join(root, ".fernb-ledger.jsonl"));
+  const grid = await review(await load(root));
   const { reviewId } = JSON.parse((grid as unknown as { [DISPLAY](): { mime: string; data: string }[] })[DISPLAY]().find((i) => i.mime === REVIEW_MIME)!.data);
+  symlinkSync(victim, path.join(root, ".fernb-ledger.jsonl"));
   const reply = await handleReviewMessage({ reviewId, action: "exclude", path: "happy/h0.png" });
   assert.equal(reply.ok, false);
-  assert.match((reply as { error: string }).error, /symbolic link/);
+  assert.match((reply as { error: string }).error, /symbolic link to .*victim\.txt/);
   assert.equal(readFileSync(victim, "utf8"), "the user's own file\n");
 });
 
@@ -310,7 +323,8 @@ test("fernb evaluate and fernb audit --model warn in the same words about unread
   const modelDir = path.join(base, `cli-model-${n}`);
   await saveModel(model, modelDir, { name: "tiny", classes: [...EMOTIONS], input: { height: 8, width: 8, channels: 1, mean: 0.5, std: 0.25 }, architecture: {} });
   model.dispose();
-  const warnings = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("warning: ")).sort();
+  // The warnings about what the load left out (audit may add its own about the model).
+  const warnings = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("warning: ") && /left out/.test(l)).sort();
   const ev = await fernb(["evaluate", "--model", modelDir, "--data", root, "--json"]);
   assert.equal(ev.code, 0, ev.stderr);
   const au = await fernb(["audit", "--model", modelDir, "--data", root, "--json"]);

@@ -334,7 +334,9 @@ export class CurationLedger {
     let bytes: Buffer;
     let exists = true;
     try {
-      bytes = await readFile(this.file);
+      // A ledger that is a link out of its folder is not read either: its decisions would come from,
+      // and its problems quote, a file that is not the data set's.
+      bytes = await readFile(safeWritePath(this.file, this.folder, { what: "curation ledger", reading: true }));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       bytes = Buffer.alloc(0);
