@@ -47,7 +47,9 @@ before(async () => {
 
 test("fernb run: runs every cell, writes the executed notebook, leaves the source untouched", async () => {
   const file = path.join(work, "ok.fernb");
-  const source = serializeNotebook({ metadata: {}, cells: [{ kind: "markdown", language: "markdown", source: "# t" }, code("const x: number = 20;\nconsole.log('x is', x);"), code("display.html('<i>hi</i>');\nx + 1")] });
+  // Metadata with a `__proto__` key (issue #16, defect 10) must come through the run and the save as a key.
+  const withProto = JSON.parse('{"__proto__": {"keep": true}, "tags": ["t"]}') as Record<string, unknown>;
+  const source = serializeNotebook({ metadata: withProto, cells: [{ kind: "markdown", language: "markdown", source: "# t" }, { ...code("const x: number = 20;\nconsole.log('x is', x);"), metadata: withProto }, code("display.html('<i>hi</i>');\nx + 1")] });
   writeFileSync(file, source);
   const r = await fernb(["run", file]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -60,6 +62,9 @@ test("fernb run: runs every cell, writes the executed notebook, leaves the sourc
   assert.ok(texts.includes("text/html:<i>hi</i>"));
   assert.ok(texts.includes("text/plain:21"));
   assert.deepEqual(executed.cells.map((c) => c.execution?.order), [undefined, 1, 2]);
+  const written = JSON.parse(readFileSync(path.join(work, "ok.executed.fernb"), "utf8"));
+  assert.ok(Object.hasOwn(written.metadata, "__proto__") && Object.hasOwn(written.cells[1].metadata, "__proto__"), "__proto__ metadata keys kept");
+  assert.deepEqual(written.cells[1].metadata.__proto__, { keep: true });
 });
 
 test("fernb run: a failing cell stops the run with its error and a non-zero exit code", async () => {
@@ -133,8 +138,15 @@ test("fernb audit --model --json: suspects ranked most suspicious first, with su
     assert.notEqual(s.label, s.suggested);
     assert.match(s.path, /^\w+\/face\d\.(png|jpg)$/);
   }
-  const scores = json.suspects.map((s: { score: number }) => s.score);
-  assert.deepEqual(scores, [...scores].sort((a, b) => a - b), "least confident (most suspicious) first");
+  // The default ranking: the image of a near-duplicate pair labelled otherwise first (these flat
+  // test faces are all near duplicates), then the least confident (most suspicious) first.
+  assert.equal(json.ranking.method, "loss");
+  const leads = json.suspects.filter((s: { duplicateConflict?: boolean }) => s.duplicateConflict).length;
+  assert.ok(json.suspects.slice(0, leads).every((s: { duplicateConflict?: boolean }) => s.duplicateConflict), "duplicate conflicts lead");
+  for (const part of [json.suspects.slice(0, leads), json.suspects.slice(leads)]) {
+    const scores = part.map((s: { score: number }) => s.score);
+    assert.deepEqual(scores, [...scores].sort((a, b) => a - b), "least confident (most suspicious) first");
+  }
   const bad = await fernb(["audit", "--data", "faces", "--folds", "1"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--folds must be at least 2/);
