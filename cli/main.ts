@@ -56,7 +56,13 @@ async function run(args: string[]): Promise<number> {
   if (positional.length === 0) throw new UsageError("fernb run needs a notebook file.", "run");
   if (positional.length > 1) throw new UsageError(`fernb run takes one notebook; unexpected ${positional.slice(1).map((p) => JSON.stringify(p)).join(", ")}.`, "run");
   const file = existingFile(positional[0], "notebook", "run");
-  const out = outputFile(typeof flags.out === "string" ? flags.out : executedPath(file), "out", "run");
+  let out: string;
+  try {
+    out = outputFile(typeof flags.out === "string" ? flags.out : executedPath(file), "out", "run");
+  } catch (e) {
+    if (typeof flags.out === "string" || !(e instanceof UsageError)) throw e;
+    throw new UsageError(`The executed notebook cannot be written beside the notebook (${e.message.replace(/^--out /, "")}); choose where with --out <file>.`, "run");
+  }
   const html = typeof flags.html === "string" ? outputFile(flags.html, "html", "run") : undefined;
   if (html !== undefined && path.resolve(html) === path.resolve(out)) throw new UsageError(`--html and --out name the same file (${html}).`, "run");
   if (html !== undefined && path.resolve(html) === path.resolve(file)) throw new UsageError(`--html ${html} names the notebook itself: the report would overwrite it.`, "run");

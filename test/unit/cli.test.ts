@@ -200,6 +200,8 @@ test("fernb predict --json on a pipe: output far over 64 KiB arrives whole (the 
 test("every bad argument of every command is refused before any work: clear message, usage, exit 2, nothing written", async () => {
   writeFileSync(path.join(work, "args.fernb"), serializeNotebook({ metadata: {}, cells: [code("console.log('ran');")] }));
   writeFileSync(path.join(work, "deep.fernb"), `{"fernb": 1, "cells": [{"kind": "code", "source": "console.log('ran')", "metadata": ${'{"a":'.repeat(5000)}1${"}".repeat(5000)}}]}`);
+  writeFileSync(path.join(work, "blocked.fernb"), serializeNotebook({ metadata: {}, cells: [code("console.log('ran');")] }));
+  mkdirSync(path.join(work, "blocked.executed.fernb"), { recursive: true });
   const broken = path.join(work, "broken-model");
   cpSync(path.join(work, "model"), broken, { recursive: true });
   truncateSync(path.join(broken, "weights.bin"), 1000);
@@ -224,6 +226,7 @@ test("every bad argument of every command is refused before any work: clear mess
     [["run", "args.fernb", "--out", "a.fernb", "--out", "b.fernb"], /--out is given more than once/, usage],
     [["run", "args.fernb", "--bogus"], /Unknown option "--bogus" for fernb run/, usage],
     [["run", "args.fernb", "-o", "x.fernb"], /Unknown option "-o"/, usage],
+    [["run", "blocked.fernb"], /The executed notebook cannot be written beside the notebook \(blocked\.executed\.fernb names a folder.*choose where with --out <file>/, usage],
     [["run", "deep.fernb"], /deep\.fernb is not a valid fernb notebook: it nests more than 100 levels/, false],
     [[...ev, "--tta"], /--tta needs a value/, usage],
     [[...ev, "--tta", "crop"], /Unknown --tta "crop"/, usage],
