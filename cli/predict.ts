@@ -4,7 +4,7 @@ import { EMOTIONS } from "../kernel/fer/labels";
 import { inspectModelFolder, loadModel } from "../kernel/fer/modelIO";
 import { imageFiles, predictFiles, type PredictionFailure } from "../kernel/fer/predict";
 import { BACKEND_CHOICES, oneOf, printable, UsageError, type FlagSpec, type ParsedArgs } from "./args";
-import { statSync } from "node:fs";
+import { lstatSync } from "node:fs";
 
 export const PREDICT_FLAGS: Record<string, FlagSpec> = {
   model: { value: true, meta: "<model folder>" },
@@ -18,12 +18,16 @@ export async function predictCommand(positional: string[], flags: ParsedArgs["fl
   if (typeof flags.model !== "string") throw new UsageError("fernb predict needs --model <model folder>.", "predict");
   if (positional.length === 0) throw new UsageError("fernb predict needs one or more images or folders.", "predict");
   for (const p of positional) {
+    // A path that names nothing is a typing mistake; one that exists but cannot be read (a link
+    // loop, a dangling link, no permission) is listed with its reason among the failures, and the
+    // other images are still predicted.
+    let exists: boolean;
     try {
-      statSync(p);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UsageError(code === "ENOENT" || code === "ENOTDIR" ? `No such image or folder: ${printable(p)}` : `${printable(p)} cannot be read (${code === "ELOOP" ? "a symbolic link that loops" : (e as Error).message}).`, "predict");
+      exists = lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+    } catch {
+      exists = false; // ENOTDIR (a file used as a folder), or a folder on the way that cannot be read
     }
+    if (!exists) throw new UsageError(`No such image or folder: ${printable(p)}`, "predict");
   }
   const backendChoice = oneOf(flags, "backend", BACKEND_CHOICES, "predict");
   await inspectModelFolder(flags.model);

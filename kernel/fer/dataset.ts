@@ -584,7 +584,7 @@ export async function loadFolderDataset(root: string, options: LoadOptions = {})
   } catch (e) {
     if (!(e instanceof UnsafeWriteError || (e as Error)?.name === "UnsafeWriteError") || option !== undefined) throw e;
     // The data set's own ledger links out of it: not applied, and said so.
-    return withSkipped(raw, { path: basename(ledgerFile), reason: `curation ledger not applied: ${e.message}` });
+    return withSkipped(raw, { path: basename(ledgerFile), reason: `curation ledger not applied: ${(e as Error).message}` });
   }
   const { dataset } = applied;
   dataset.loadStats.elapsedMs = performance.now() - t0;

@@ -336,6 +336,20 @@ test("fernb evaluate and fernb audit --model warn in the same words about unread
     assert.match(w.join("\n"), /2 file\(s\) could not be read and were left out \(happy\/broken\.png: .*; sad\/loop\.png: .*symbolic link loop/);
   }
   assert.deepEqual(warnings(au.stderr), warnings(ev.stderr), "the same words");
+
+  // fernb predict goes on past what it cannot read, given by name or found in a folder, and says why.
+  writeFileSync(path.join(root, ".fernb-ledger.jsonl"), "");
+  const pr = await fernb(["predict", "--model", modelDir, path.join(root, "sad", "loop.png"), root, "--json"]);
+  assert.equal(pr.code, 0, pr.stderr);
+  const pj = JSON.parse(pr.stdout.trim().split("\n").pop()!) as { predictions: { path: string }[]; failures: { path: string; error: string }[] };
+  const predicted = pj.predictions.map((p) => path.relative(root, p.path)).sort();
+  assert.deepEqual(predicted, ["angry/f.png", "constructor/c.png", "fear/f.png", "happy/h0.png", "happy/h1.png", "sad/s0.png", "sad/s1.png"]);
+  const failed = pj.failures.map((f) => [path.relative(root, f.path), f.error]);
+  assert.deepEqual(failed.map(([p]) => p).sort(), ["happy/broken.png", "sad/loop.png", "sad/loop.png"]);
+  for (const [p, error] of failed) if (p === "sad/loop.png") assert.match(error, /symbolic link loop|ELOOP/);
+  const missing = await fernb(["predict", "--model", modelDir, path.join(root, "nothing-here.png")]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /No such image or folder/);
   assert.equal(JSON.parse(ev.stdout.trim().split("\n").pop()!).n, 6);
   assert.equal(JSON.parse(au.stdout.trim().split("\n").pop()!).n, 6);
 });
