@@ -238,6 +238,29 @@ test("images with spaces, unicode and newlines in their names load, and decision
   assert.equal(readFileSync(ledger.file, "utf8").trim().split("\n").length, 2, "one line per decision, even for a name with a newline");
 });
 
+test("a `#` in a file name does not make an image a CSV row: hashed and exported as a file, its links checked", async () => {
+  const root = await dataset();
+  // 16×16, so a re-encoded copy (the dataset holds 8×8 pixels) would differ from the file.
+  const px = new Uint8Array(256).map((_, i) => (i * 7) % 256);
+  writeFileSync(path.join(root, "happy", "a#line1.png"), await encodePng(px, 16, 16, 1));
+  symlinkSync(path.join(outside, "face.png"), path.join(root, "sad", "b#line2.png"));
+  const ds = await load(root);
+  assert.ok(ds.paths.includes("happy/a#line1.png") && ds.paths.includes("sad/b#line2.png"));
+  const ledger = await CurationLedger.open(ds);
+  const entry = await ledger.exclude("happy/a#line1.png");
+  assert.equal(entry.hash, createHash("sha256").update(readFileSync(path.join(root, "happy", "a#line1.png"))).digest("hex"), "the file's sha256, not a pixel hash");
+  await ledger.undo(entry);
+  const out = path.join(base, `export-hash-${n}`);
+  await exportCurated(await load(root), undefined, out);
+  assert.deepEqual(readFileSync(path.join(out, "happiness", "a#line1.png")), readFileSync(path.join(root, "happy", "a#line1.png")), "copied byte for byte");
+  // The review grid's check that a file resolves inside the data set applies to it too.
+  const grid = await review(await load(root));
+  const { reviewId } = JSON.parse((grid as unknown as { [DISPLAY](): { mime: string; data: string }[] })[DISPLAY]().find((i) => i.mime === REVIEW_MIME)!.data);
+  const reply = await handleReviewMessage({ reviewId, action: "exclude", path: "sad/b#line2.png" });
+  assert.equal(reply.ok, false);
+  assert.match((reply as { error: string }).error, /resolves outside the dataset root/);
+});
+
 test("symbolic links among the images: loops, dangling links and links to folders are listed with their reason, never fatal; links to faces elsewhere load", async () => {
   const root = await dataset();
   symlinkSync("loop.png", path.join(root, "happy", "loop.png"));

@@ -12,7 +12,7 @@ import { pool, type FaceDataset } from "../dataset";
 import { encodePng } from "../images";
 import { EMOTIONS, type Emotion } from "../labels";
 import { isInside, realPathOrPlanned, safeWritePath } from "../safeWrite";
-import { applyLedger, CurationLedger, ledgerProblems, uncurated, type AppliedLedger, type CurationReport } from "./ledger";
+import { applyLedger, CurationLedger, isCsvRowPath, ledgerProblems, uncurated, type AppliedLedger, type CurationReport } from "./ledger";
 
 
 export interface ExportOptions {
@@ -91,7 +91,7 @@ export async function exportCurated(dataset: FaceDataset, ledger: CurationLedger
   for (let k = 0; k < curated.size; k++) {
     const path = curated.paths[k];
     const label = curated.label(k);
-    const isRow = path.includes("#");
+    const isRow = isCsvRowPath(path);
     const base = isRow ? `${posix(path).replace(/[^A-Za-z0-9._-]+/g, "-")}.png` : basename(path);
     let name = base;
     const parent = posix(path).split("/").slice(0, -1).join("__");
@@ -112,7 +112,7 @@ export async function exportCurated(dataset: FaceDataset, ledger: CurationLedger
   await pool(plan.length, options.concurrency ?? 16, async (j) => {
     const p = plan[j];
     const path = curated.paths[p.src];
-    if (path.includes("#")) {
+    if (isCsvRowPath(path)) {
       const png = await encodePng(curated.image(p.src), curated.height, curated.width, curated.channels);
       await writeFile(p.dest, png, { flag: "wx" });
     } else {

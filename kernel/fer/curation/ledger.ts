@@ -139,9 +139,18 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest("hex");
 }
 
+/**
+ * True for the path of a CSV row (`fer2013.csv#line12`: no folder, `#line<N>` at the end), false for
+ * an image file of a folder dataset (always `<class folder>/<file>`), whatever characters its name
+ * holds: a file named `a#1.png` is a file.
+ */
+export function isCsvRowPath(path: string): boolean {
+  return !path.includes("/") && /#line\d+$/.test(path);
+}
+
 /** The hash a ledger records for the image at `path` of a dataset rooted at `root`. */
 async function hashOfImage(root: string, path: string, pixels?: Uint8Array): Promise<string | undefined> {
-  if (path.includes("#")) {
+  if (isCsvRowPath(path)) {
     // A row of a CSV file: no file of its own; identify it by its decoded pixels.
     return pixels ? "pixels-sha256:" + createHash("sha256").update(pixels).digest("hex") : undefined;
   }

@@ -32,7 +32,7 @@ import { LAST_CONV_LAYER } from "../resnet";
 import { batchTensor } from "../train";
 import type { LabelIssue } from "./confidentLearning";
 import type { DuplicateGroup } from "./duplicates";
-import { applyLedger, CurationLedger, uncurated, type LedgerEntry } from "./ledger";
+import { applyLedger, CurationLedger, isCsvRowPath, uncurated, type LedgerEntry } from "./ledger";
 import type { UnusableCandidate } from "./unusable";
 
 /** The review renderer's MIME type (protocol/mime.ts); its messages come under RENDERER_ID.review. */
@@ -384,8 +384,8 @@ async function checkPath(session: ReviewSession, path: string): Promise<number> 
   if (path.split(/[\\/]/).some((part) => part === ".." || part === "." || part === "")) throw new ReviewRequestError(`path ${JSON.stringify(path)} is not a plain relative path (no "..", "." or empty parts)`);
   const index = session.allowed.get(path);
   if (index === undefined) throw new ReviewRequestError(`${path} is not an image of this review`);
-  if (!path.includes("#")) {
-    // A file: it must resolve (symlinks followed) inside the dataset root.
+  if (!isCsvRowPath(path)) {
+    // A file (whatever its name holds, `#` included): it must resolve (symlinks followed) inside the dataset root.
     let real: string;
     let realRoot: string;
     try {
