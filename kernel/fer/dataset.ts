@@ -439,7 +439,11 @@ async function scanFolderDataset(root: string): Promise<ScanResult> {
     const csv = extname(root).toLowerCase() === ".csv" ? " It looks like a CSV file: use loadFer2013Csv(path) for the FER2013 CSV format." : "";
     throw new Error(`Dataset path ${root} is a file, not a folder.${csv} ${LAYOUT_HINT}`);
   }
-  const entries = (await readdir(root, { withFileTypes: true })).sort((a, b) => sortNames(a.name, b.name));
+  const entries = (
+    await readdir(root, { withFileTypes: true }).catch((e: unknown) => {
+      throw new Error(`Cannot list the dataset folder ${root}: ${readErrorReason(e)}.`);
+    })
+  ).sort((a, b) => sortNames(a.name, b.name));
   const report: LoadReport = { skipped: [], unknownFolders: [], ignoredFiles: 0, ignoredExamples: [], classFolders: {} };
   const ignore = (what: string) => {
     report.ignoredFiles++;
