@@ -59,6 +59,9 @@ const CAM_OPACITY = 0.5;
 export const NO_MODEL_HINT = "Grad-CAM needs a model: pass `model` (and `normalization`) to review() and run the cell again.";
 
 const ISSUE_NAMES: Record<SuspectKind, string> = { label: "label error", duplicate: "duplicate", unusable: "unusable" };
+/** A label issue's score is the share of such faces that were mislabelled on the curation benchmark; 0 means the model is too weak to tell (the detail says why). */
+const issueText = (issue: { kind: SuspectKind; score: number }): string =>
+  issue.kind === "label" && issue.score === 0 ? "label error? model too weak" : `${ISSUE_NAMES[issue.kind]} ${percent(issue.score)}`;
 
 function expectLabel(value: unknown, where: string, classes: string[]): string {
   const s = expectString(value, where);
@@ -142,6 +145,7 @@ const CSS = `
 .fernb-rv .rv-badge { font-weight: normal; font-size: 0.85em; padding: 0 4px; border-radius: 2px; margin-left: 4px;
   color: var(--vscode-badge-foreground, #fff); background: var(--vscode-badge-background, #616161); }
 .fernb-rv .rv-issue { color: var(--vscode-editorWarning-foreground, #bf8803); }
+.fernb-rv .rv-issue-low { color: var(--vscode-descriptionForeground, #717171); }
 .fernb-rv .rv-preds { margin: 0; padding: 0; list-style: none; font-variant-numeric: tabular-nums; opacity: 0.9; }
 .fernb-rv .rv-actions { display: flex; flex-wrap: wrap; gap: 4px; }
 .fernb-rv .rv-status { min-height: 1.2em; font-size: 0.9em; opacity: 0.9; }
@@ -276,7 +280,7 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
       : null;
     const status = h("div", { class: "rv-status", role: "status", "aria-live": "polite" });
     const issue = it.issue
-      ? h("div", { class: "rv-issue", title: it.issue.detail ?? "" }, `${ISSUE_NAMES[it.issue.kind]} ${percent(it.issue.score)}`)
+      ? h("div", { class: it.issue.kind === "label" && it.issue.score < 0.5 ? "rv-issue rv-issue-low" : "rv-issue", title: it.issue.detail ?? "" }, issueText(it.issue))
       : null;
     const preds = it.predictions?.length
       ? h("ol", { class: "rv-preds", "aria-label": "model's top predictions" }, ...it.predictions.map((p) => h("li", {}, `${p.label} ${percent(p.p)}`)))
@@ -449,7 +453,7 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
     tile.status.className = `rv-status${st ? ` rv-${st.kind}` : ""}`;
     tile.el.setAttribute("aria-selected", String(state.selected.has(it.path)));
     updateCam(it, tile);
-    const issue = it.issue ? `, ${ISSUE_NAMES[it.issue.kind]} ${percent(it.issue.score)}` : "";
+    const issue = it.issue ? `, ${issueText(it.issue)}` : "";
     const pred = it.predictions?.[0] ? `, predicted ${it.predictions[0].label} ${percent(it.predictions[0].p)}` : "";
     tile.el.setAttribute("aria-label", `${basename(it.path)}: ${relabelled ? `relabelled ${s.originalLabel} to ${s.label}` : s.label}${s.excluded ? ", excluded" : ""}${issue}${pred}${st ? `, ${st.text}` : ""}`);
   }
@@ -546,7 +550,7 @@ function render(payload: ReviewPayload, element: HTMLElement, state: ViewState, 
     const action = typeof reply.action === "string" ? reply.action : request?.action;
     if (reply.ok === true && path && byPath.has(path)) {
       if (isState(reply.state, classes)) state.states.set(path, { ...reply.state, originalLabel: byPath.get(path)!.label });
-      setStatus(path, action === "undo" ? "undone ✓" : "saved ✓", "ok");
+      setStatus(path, action === "undo" ? "undone ✓" : reply.ledgerLine === null ? "already so: nothing to save" : "saved ✓", "ok");
       if (action === "undo") undoStatus.textContent = `undone: ${basename(path)}`;
     } else if (reply.ok !== true) {
       const error = typeof reply.error === "string" ? reply.error : "the kernel refused the action";

@@ -51,11 +51,11 @@ test("ledger replay: relabel, exclude, restore, undo; the curated view; only the
   const ledger = await CurationLedger.open(ds);
   assert.equal(ledger.file, path.join(root, DEFAULT_LEDGER_NAME));
 
-  const r1 = await ledger.relabel("anger/a0.png", "fear", { note: "looks scared" });
+  const r1 = (await ledger.relabel("anger/a0.png", "fear", { note: "looks scared" }))!;
   await ledger.exclude(path.join(root, "anger", "a1.png")); // absolute paths are stored relative
   const ex2 = await ledger.exclude("fear/f0.png", { source: "suggestion" });
   await ledger.restore("fear/f0.png");
-  const r2 = await ledger.relabel("happy/h0.png", "surprised"); // aliases are canonicalised
+  const r2 = (await ledger.relabel("happy/h0.png", "surprised"))!; // aliases are canonicalised
   await ledger.undo(r2.id);
   const ex3 = await ledger.exclude("fear/f1.png");
   const u3 = await ledger.undo(ex3);
@@ -295,7 +295,7 @@ test("loadFolderDataset replays the ledger by default: new counts after each dec
   assert.equal(first.curation, undefined, "no ledger yet: the raw data");
   assert.doesNotMatch(first.summary(), /Curation ledger/);
   const ledger = await CurationLedger.open(first);
-  const relabel = await ledger.relabel("anger/a0.png", "fear");
+  const relabel = (await ledger.relabel("anger/a0.png", "fear"))!;
   const exclude = await ledger.exclude("fear/f1.png");
   const before = snapshot(root);
 
@@ -461,7 +461,7 @@ test("a loaded curated view is never curated twice: applyLedger, curationSummary
   // New decisions on the curated view record the raw (folder) label, which replay checks.
   const onView = await CurationLedger.open(ds);
   assert.equal(onView.file, ledger.file);
-  const line = await onView.relabel("anger/a0.png", "neutral");
+  const line = (await onView.relabel("anger/a0.png", "neutral"))!;
   assert.equal(line.oldLabel, "anger");
   await onView.restore("fear/f1.png");
   const replayed = await applyLedger(ds);

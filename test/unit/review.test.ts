@@ -119,10 +119,10 @@ test("renderer messages: relabel, exclude, restore and undo append ledger lines;
   if (!r1.ok) return;
   assert.equal(r1.requestId, "a");
   assert.deepEqual(r1.state, { originalLabel: "fear", label: "surprise", excluded: false, relabelled: "surprise" });
-  assert.equal(r1.ledgerLine.source, "manual");
+  assert.equal(r1.ledgerLine!.source, "manual");
   // Accepting the suggestion (the model's top prediction) is recorded as such.
   const r2 = await ask({ action: "relabel", path: "anger/a0.png", label: "sadness" });
-  assert.equal(r2.ok && r2.ledgerLine.source, "suggestion");
+  assert.equal(r2.ok && r2.ledgerLine!.source, "suggestion");
   const r3 = await ask({ action: "exclude", path: "anger/a1.png" });
   assert.deepEqual(r3.ok && r3.state, { originalLabel: "anger", label: "anger", excluded: true });
   const r4 = await ask({ action: "restore", path: "anger/a1.png" });
@@ -130,11 +130,11 @@ test("renderer messages: relabel, exclude, restore and undo append ledger lines;
   // Undo the last decision (the restore): excluded again.
   const u1 = await ask({ action: "undo" });
   assert.equal(u1.ok, true);
-  assert.deepEqual(u1.ok && [u1.path, u1.state.excluded, u1.ledgerLine.action, u1.ledgerLine.undoes], ["anger/a1.png", true, "undo", r4.ok && r4.ledgerLine.id]);
+  assert.deepEqual(u1.ok && [u1.path, u1.state.excluded, u1.ledgerLine!.action, u1.ledgerLine!.undoes], ["anger/a1.png", true, "undo", r4.ok && r4.ledgerLine!.id]);
   // Undo by path, and by id.
   const u2 = await ask({ action: "undo", path: "fear/f0.png" });
   assert.deepEqual(u2.ok && u2.state, { originalLabel: "fear", label: "fear", excluded: false });
-  const u3 = await ask({ action: "undo", decisionId: r3.ok ? r3.ledgerLine.id : "" });
+  const u3 = await ask({ action: "undo", decisionId: r3.ok ? r3.ledgerLine!.id : "" });
   assert.equal(u3.ok && u3.state.excluded, false);
   const lines = ledgerLines(root);
   assert.deepEqual(lines.map((l) => l.action), ["relabel", "relabel", "exclude", "restore", "undo", "undo", "undo"]);
@@ -167,14 +167,14 @@ test("reviewing a curated view (the loader applied the ledger): raw labels in th
 
   const ex = await ask({ action: "exclude", path: "anger/a0.png" });
   assert.equal(ex.ok, true, JSON.stringify(ex));
-  assert.deepEqual(ex.ok && [ex.ledgerLine.oldLabel, ex.state.label, ex.state.excluded], ["anger", "fear", true]);
+  assert.deepEqual(ex.ok && [ex.ledgerLine!.oldLabel, ex.state.label, ex.state.excluded], ["anger", "fear", true]);
   // Still an item of the open grid: it can be restored and relabelled.
   const back = await ask({ action: "restore", path: "anger/a0.png" });
   assert.deepEqual(back.ok && back.state, { originalLabel: "anger", label: "fear", excluded: false, relabelled: "fear" });
   const f0 = await ask({ action: "relabel", path: "fear/f0.png", label: "neutral" });
-  assert.deepEqual(f0.ok && [f0.ledgerLine.oldLabel, f0.ledgerLine.source, f0.state.originalLabel, f0.state.label], ["fear", "suggestion", "fear", "neutral"]);
+  assert.deepEqual(f0.ok && [f0.ledgerLine!.oldLabel, f0.ledgerLine!.source, f0.state.originalLabel, f0.state.label], ["fear", "suggestion", "fear", "neutral"]);
   const a0again = await ask({ action: "relabel", path: "anger/a0.png", label: "surprise" });
-  assert.equal(a0again.ok && a0again.ledgerLine.oldLabel, "anger");
+  assert.equal(a0again.ok && a0again.ledgerLine!.oldLabel, "anger");
   assert.deepEqual(ledgerLines(root).map((l) => l.oldLabel), ["anger", "anger", "anger", "anger", "fear", "anger"]);
 
   // The next load applies every decision: none is stale.

@@ -12,10 +12,13 @@
  *  - suspects: "prune_by_noise_rate" (default; cleanlab's default): for each off-diagonal cell (i, j),
  *    the round(n · Q[i][j]) examples labelled i with the largest margin p_j − p_i; or
  *    "prune_by_class": per class, the round(estimated errors) examples with the lowest score; or
- *    "confident_joint": every example counted off the diagonal of C. Suspects are ranked by
- *    self-confidence p_given (default) or normalised margin (p_given − max_{k≠given} p_k + 1) / 2,
- *    the least confident first, each with a suggested label: the most probable class other than the
- *    given one.
+ *    "confident_joint": every example counted off the diagonal of C. Suspects are ordered by a
+ *    rank.ts ranking (default DEFAULT_RANKING: the loss of the given label, with the more suspicious
+ *    image of each near-duplicate pair whose labels differ first when `duplicates` are given), or,
+ *    with `rank: "score"` (or only `rankBy`), by their score: self-confidence p_given (default) or
+ *    normalised margin (p_given − max_{k≠given} p_k + 1) / 2, the least confident first. Each has a
+ *    suggested label (the most probable class other than the given one) and `wrongShare`, what its
+ *    probability means on fernb's curation benchmark (calibration.ts).
  *
  * `crossValidatedProbabilities` makes the out-of-sample probabilities: k models, each trained with
  * fernb's `train` on k − 1 folds (stratified) and predicting the held-out fold.
@@ -28,6 +31,8 @@ import type { OutputItem } from "../../../protocol";
 import { EMOTIONS } from "../labels";
 import { progressBar } from "../progress";
 import { Rng } from "../rng";
+import { modelStrength, wrongShare, type ModelStrength } from "./calibration";
+import { DEFAULT_RANKING, rankLabelIssues, type RankMethod } from "./rank";
 import { predictProbabilities, train, type Augmenter, type TrainingData, type TrainOptions, type TrainResult } from "../train";
 
 export type RankBy = "self_confidence" | "normalized_margin";
@@ -49,6 +54,17 @@ export interface LabelIssue {
   path?: string;
   givenName?: string;
   suggestedName?: string;
+  /** The ranking's suspicion (rank.ts; higher = more likely wrong), when ranked by a rank.ts method. */
+  suspicion?: number;
+  /** The more suspicious image of a near-duplicate pair whose labels differ (ranked first). */
+  duplicateConflict?: boolean;
+  /**
+   * Share of faces with this probability of their given label that had a wrong label on fernb's
+   * curation benchmark (calibration.ts): what the suspicion means, on a scale users can read.
+   */
+  wrongShare?: number;
+  /** Set when the model is too weak for its suspicions to mean much: why, in one sentence. */
+  weakModel?: string;
 }
 
 export interface LabelIssuesOptions {
@@ -60,6 +76,18 @@ export interface LabelIssuesOptions {
   paths?: readonly string[];
   /** At most this many suspects (default all). */
   limit?: number;
+  /**
+   * How the suspects are ordered: a rank.ts method (default DEFAULT_RANKING.method, "loss"), or
+   * "score" for the order of `score` (rankBy). Passing only `rankBy` keeps ordering by `score`.
+   */
+  rank?: RankMethod | "score";
+  /** n × dim model features, for the neighbour-based rank methods ("knn", "loss+knn", "rank_average"). */
+  embeddings?: ArrayLike<number>;
+  /** Neighbours (knn methods, default 15) and the neighbour weight ("loss+knn", default 0.25). */
+  k?: number;
+  beta?: number;
+  /** Near-duplicate pairs (example indices): of each pair whose labels differ, the more suspicious image is a suspect and leads. */
+  duplicates?: readonly (readonly [number, number])[];
 }
 
 export interface LabelIssuesResult {
@@ -81,8 +109,12 @@ export interface LabelIssuesResult {
   estimatedErrorsTotal: number;
   /** Per example: the confident true-label estimate, or −1 when above no threshold. */
   confidentLabel: Int32Array;
-  /** The flagged examples, least confident first. */
+  /** The flagged examples, most suspicious first. */
   suspects: LabelIssue[];
+  /** How the suspects were ordered (method and parameters). */
+  ranking: { method: RankMethod | "score"; rankBy: RankBy; k?: number; beta?: number; duplicatesFirst: boolean };
+  /** Whether the model is strong enough on these faces for its suspicions to mean much. */
+  strength: ModelStrength;
   /** Shown in a notebook: estimated wrong labels per class (chart) and the top suspects (text). */
   [DISPLAY]?: () => OutputItem[];
 }
@@ -208,6 +240,18 @@ export function findLabelIssues(probs: ArrayLike<number>, labels: ArrayLike<numb
       }
     }
   }
+  const rank = options.rank ?? (options.rankBy ? "score" : DEFAULT_RANKING.method);
+  const neighbourMethod = rank === "knn" || rank === "loss+knn" || rank === "rank_average";
+  const ranked =
+    rank === "score"
+      ? undefined
+      : rankLabelIssues(probs, labels, { method: rank, embeddings: options.embeddings, k: options.k, beta: options.beta, duplicates: options.duplicates });
+  const position = new Map<number, number>();
+  ranked?.forEach((r, pos) => {
+    position.set(r.index, pos);
+    if (r.duplicateConflict) flagged.set(r.index, -1); // one of the pair's labels is wrong: always a suspect
+  });
+  const strength = modelStrength(probs, labels, names);
   let suspects: LabelIssue[] = [...flagged.keys()].map((index) => {
     const given = labels[index];
     const { self, maxOther, argOther: suggested } = rowStats(probs, index, k, given);
@@ -217,9 +261,17 @@ export function findLabelIssues(probs: ArrayLike<number>, labels: ArrayLike<numb
       issue.givenName = names[given];
       issue.suggestedName = names[suggested];
     }
+    if (ranked) {
+      const r = ranked[position.get(index)!];
+      issue.suspicion = r.suspicion;
+      if (r.duplicateConflict) issue.duplicateConflict = true;
+    }
+    issue.wrongShare = wrongShare(self);
+    if (strength.reason) issue.weakModel = strength.reason;
     return issue;
   });
-  suspects.sort((a, b) => a.score - b.score || a.index - b.index);
+  if (ranked) suspects.sort((a, b) => position.get(a.index)! - position.get(b.index)!);
+  else suspects.sort((a, b) => a.score - b.score || a.index - b.index);
   if (options.limit !== undefined) suspects = suspects.slice(0, options.limit);
   const result: LabelIssuesResult = {
     n,
@@ -234,6 +286,8 @@ export function findLabelIssues(probs: ArrayLike<number>, labels: ArrayLike<numb
     estimatedErrorsTotal: estimatedErrors.reduce((a, b) => a + b, 0),
     confidentLabel,
     suspects,
+    ranking: { method: rank, rankBy, ...(neighbourMethod ? { k: options.k ?? 15 } : {}), ...(rank === "loss+knn" ? { beta: options.beta ?? 0.25 } : {}), duplicatesFirst: !!ranked && !!options.duplicates },
+    strength,
   };
   // Not enumerable: the result stays plain data for JSON and comparisons.
   Object.defineProperty(result, DISPLAY, { value: () => chartWithText(labelIssuesChartSpec(result, names), labelIssuesText(result, names)), enumerable: false });
@@ -277,6 +331,7 @@ export function labelIssuesChartSpec(r: LabelIssuesResult, names: readonly strin
 export function labelIssuesText(r: LabelIssuesResult, names: readonly string[] = r.classes === EMOTIONS.length ? EMOTIONS : [], top = 10): string {
   const name = (c: number) => names[c] ?? `class ${c}`;
   const lines = [
+    ...(r.strength?.reason ? [`Warning: ${r.strength.reason}`] : []),
     `${r.n} images; about ${Math.round(r.estimatedErrorsTotal)} labels look wrong (${((100 * r.estimatedErrorsTotal) / r.n).toFixed(1)}%); ${r.suspects.length} flagged for review.`,
     `estimated wrong by given label: ${r.labelCounts.map((count, c) => `${name(c)} ${Math.round(r.estimatedErrors[c])}/${count}`).join(", ")}`,
   ];

@@ -46,6 +46,24 @@ export {
   type CrossValidationResult,
   type CrossValidationEvent,
 } from "./confidentLearning";
+export {
+  rankLabelIssues,
+  suspicionScores,
+  labelQualityScores,
+  nearestNeighbours,
+  neighbourAgreement,
+  precisionRecallAtK,
+  rocAuc,
+  DEFAULT_RANKING,
+  RANK_METHODS,
+  type RankMethod,
+  type RankOptions,
+  type RankedExample,
+  type RankingSpec,
+  type RankTta,
+} from "./rank";
+export { wrongShare, modelStrength, CALIBRATION_EDGES, MEASURED_WRONG_SHARE, type ModelStrength } from "./calibration";
+export { curationFeatures, type CurationFeatures, type CurationTta } from "./features";
 export { findDuplicates, findLeaks, perceptualHash, hammingDistance, imageHashes, DuplicateReport, type DuplicateData, type DuplicateOptions, type DuplicatePair, type DuplicateGroup, type ImageRef, type ImageHashes } from "./duplicates";
 export { rankUnusable, pixelStats, type UnusableCandidate, type UnusableOptions, type UnusableData, type PixelStats } from "./unusable";
 export {

@@ -315,8 +315,41 @@ export class CurationLedger {
     return entry;
   }
 
-  relabel(path: string, newLabel: Emotion | string, options: DecisionOptions & { oldLabel?: Emotion | string; hash?: string } = {}): Promise<LedgerEntry> {
-    return this.append({ ...options, path, action: "relabel", newLabel });
+  /**
+   * Relabels an image. Relabelling it to the label it has now (its label in the data set after this
+   * ledger's decisions about it) is not a decision: nothing is written and the result is null.
+   */
+  async relabel(path: string, newLabel: Emotion | string, options: DecisionOptions & { oldLabel?: Emotion | string; hash?: string } = {}): Promise<LedgerEntry | null> {
+    const label = emotionOrThrow(newLabel, "newLabel");
+    const rel = normalizeLedgerPath(this.root, path);
+    const index = this.indexOf(rel);
+    const oldLabel = options.oldLabel !== undefined ? emotionOrThrow(options.oldLabel, "oldLabel") : index !== undefined ? this.dataset!.label(index) : undefined;
+    if (oldLabel !== undefined) {
+      const hash = options.hash ?? (await hashOfImage(this.root, rel, index !== undefined ? this.dataset!.image(index) : undefined));
+      if (hash && (await this.currentLabel(rel, oldLabel, hash)) === label) return null;
+      return this.append({ ...options, hash: options.hash ?? hash, path, action: "relabel", newLabel: label });
+    }
+    return this.append({ ...options, path, action: "relabel", newLabel: label });
+  }
+
+  /** The label of `path` after this ledger's decisions that apply to it (same image, same original label, not undone). */
+  private async currentLabel(path: string, originalLabel: Emotion, hash: string): Promise<Emotion> {
+    const { entries } = await this.read();
+    const position = new Map(entries.map((e, i) => [e.id, i] as const));
+    const cancelled = new Set<string>();
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i];
+      if (e.action !== "undo") continue;
+      const target = position.get(e.undoes!);
+      if (target === undefined || target >= i) continue;
+      if (!cancelled.has(e.id)) cancelled.add(e.undoes!);
+    }
+    let label = originalLabel;
+    for (const e of entries) {
+      if (e.action !== "relabel" || cancelled.has(e.id) || e.path !== path || e.hash !== hash || e.oldLabel !== originalLabel) continue;
+      label = e.newLabel!;
+    }
+    return label;
   }
 
   exclude(path: string, options: DecisionOptions & { oldLabel?: Emotion | string; hash?: string } = {}): Promise<LedgerEntry> {

@@ -154,7 +154,18 @@ function collectIssues(dataset: FaceDataset, options: ReviewOptions): Map<number
   };
   for (const s of options.suspects ?? []) {
     const suggested = EMOTIONS[s.suggested];
-    put(s.index, { kind: "label", score: round3(clamp01(1 - s.score)), suggested, detail: `labelled ${EMOTIONS[s.given] ?? s.given}, likely ${suggested ?? s.suggested} (p = ${s.selfConfidence.toFixed(2)})` });
+    const what = `labelled ${EMOTIONS[s.given] ?? s.given}, likely ${suggested ?? s.suggested} (p = ${s.selfConfidence.toFixed(2)})`;
+    if (s.weakModel) {
+      // Too weak a model: no suspicion shown as a number (the tile says so; the detail says why).
+      put(s.index, { kind: "label", score: 0, suggested, detail: `${what}. ${s.weakModel}` });
+    } else if (s.wrongShare !== undefined && Number.isFinite(s.wrongShare)) {
+      // What the suspicion means: the share of faces scored like this that were mislabelled on the
+      // curation benchmark (calibration.ts); ties broken by the model's probability of the label.
+      const score = Math.round((clamp01(s.wrongShare) * 0.999 + 0.001 * clamp01(1 - s.selfConfidence)) * 1e6) / 1e6;
+      put(s.index, { kind: "label", score, suggested, detail: `${what}: about ${Math.round(100 * s.wrongShare)}% of faces scored like this had a wrong label on fernb's curation benchmark${s.duplicateConflict ? "; a near duplicate of it carries another label" : ""}` });
+    } else {
+      put(s.index, { kind: "label", score: round3(clamp01(1 - s.score)), suggested, detail: what });
+    }
   }
   const groups = Array.isArray(options.duplicates) ? options.duplicates : options.duplicates?.groups ?? [];
   if (groups.length) {
@@ -364,7 +375,8 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
 // The requests and replies are declared in protocol/rendererMessages.ts.
 export type ReviewAction = P.ReviewAction;
 export type ReviewRequest = P.ReviewRequest<Emotion>;
-export type ReviewReply = P.ReviewReply<Emotion, LedgerEntry>;
+/** `ledgerLine` is null when nothing was written (a relabel to the label the image already has). */
+export type ReviewReply = P.ReviewReply<Emotion, LedgerEntry | null>;
 
 export class ReviewRequestError extends Error {}
 
@@ -437,7 +449,10 @@ async function perform(session: ReviewSession, req: ReviewRequest): Promise<Revi
   const oldLabel = session.dataset.label(index);
   if (req.action === "relabel") {
     const source = session.suggestions.get(path) === req.label ? "suggestion" : "manual";
-    entry = await session.ledger.append({ path, action: "relabel", newLabel: req.label, oldLabel, source });
+    const written = await session.ledger.relabel(path, req.label!, { oldLabel, source });
+    // The label it already has: not a decision, nothing written (ledgerLine null), nothing to undo.
+    if (!written) return { ok: true, requestId: req.requestId, reviewId: session.id, action: req.action, path, state: await currentState(session, index), ledgerLine: null };
+    entry = written;
   } else {
     entry = await session.ledger.append({ path, action: req.action, oldLabel, source: "manual" });
   }

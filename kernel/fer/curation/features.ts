@@ -1,0 +1,79 @@
+/**
+ * What the label-error rankings (rank.ts) need from a model, in one pass over the data: class
+ * probabilities (single crop, and averaged over flip or ten-crop test-time augmentation) and the
+ * penultimate-layer features (the 512 global-average-pooled activations before the classifier of
+ * fernb's ResNet-18), averaged over the same views. Separate from rank.ts so the rankings stay pure
+ * functions over arrays.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { LOGITS_LAYER } from "../resnet";
+import { batchTensor, type TrainingData } from "../train";
+
+export type CurationTta = "none" | "flip" | "tencrop";
+
+export interface CurationFeatures {
+  n: number;
+  classes: number;
+  /** n × classes, row-major, averaged over the views of `tta`. */
+  probs: Float32Array;
+  /** n × dim, row-major: the input of the classifier layer, averaged over the same views (empty when the model has no such layer). */
+  embeddings: Float32Array;
+  dim: number;
+  tta: CurationTta;
+}
+
+/** The five crops (corners + centre) of a reflect-padded batch and their mirror images (as evaluate's ten-crop TTA). */
+function tenCrops(x: tf.Tensor4D): tf.Tensor4D[] {
+  const [, h, w] = x.shape;
+  const pad = Math.max(2, Math.round(h / 12));
+  const padded = tf.mirrorPad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], "reflect");
+  const offsets = [[0, 0], [0, 2 * pad], [2 * pad, 0], [2 * pad, 2 * pad], [pad, pad]];
+  const crops = offsets.map(([y, xo]) => tf.slice(padded, [0, y, xo, 0], [-1, h, w, -1]) as tf.Tensor4D);
+  return [...crops, ...crops.map((c) => tf.image.flipLeftRight(c))];
+}
+
+/**
+ * Probabilities and penultimate-layer features of every image of `data`, averaged over the views of
+ * `tta` ("flip" by default: the image and its mirror image).
+ */
+export async function curationFeatures(
+  model: tf.LayersModel,
+  data: TrainingData,
+  normalization: { mean: number; std: number },
+  options: { tta?: CurationTta; batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<CurationFeatures> {
+  const tta = options.tta ?? "flip";
+  const batchSize = options.batchSize ?? 128;
+  let features: tf.SymbolicTensor | undefined;
+  try {
+    const input = model.getLayer(LOGITS_LAYER).input;
+    if (!Array.isArray(input)) features = input as tf.SymbolicTensor;
+  } catch {
+    features = undefined; // no layer named "fc": probabilities only
+  }
+  const both = tf.model({ inputs: model.inputs, outputs: features ? [model.outputs[0], features] : [model.outputs[0]] });
+  const classes = model.outputs[0].shape[1] as number;
+  const dim = features ? (features.shape[features.shape.length - 1] as number) : 0;
+  const probs = new Float32Array(data.size * classes);
+  const embeddings = new Float32Array(data.size * dim);
+  for (let start = 0; start < data.size; start += batchSize) {
+    const idx = Array.from({ length: Math.min(batchSize, data.size - start) }, (_, k) => start + k);
+    const [p, e] = tf.tidy(() => {
+      const x = batchTensor(data, idx, normalization);
+      const views = tta === "none" ? [x] : tta === "flip" ? [x, tf.image.flipLeftRight(x)] : tenCrops(x);
+      const outs = views.map((v) => {
+        const o = both.predict(v);
+        return Array.isArray(o) ? o : [o];
+      });
+      const pm = tf.stack(outs.map((o) => o[0])).mean(0);
+      const em = dim ? tf.stack(outs.map((o) => o[1])).mean(0) : tf.zeros([idx.length, 0]);
+      return [pm, em];
+    });
+    probs.set(await p.data(), start * classes);
+    embeddings.set(await e.data(), start * dim);
+    tf.dispose([p, e]);
+    options.onProgress?.(start + idx.length, data.size);
+    await new Promise((r) => setImmediate(r));
+  }
+  return { n: data.size, classes, probs, embeddings, dim, tta };
+}
