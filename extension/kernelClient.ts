@@ -3,6 +3,7 @@
  * headless runner and the unit tests drive the very same client against a real kernel process.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { checkMessageShape } from "../protocol/messageShape";
 import { EventEmitter } from "node:events";
 import {
   parseFromKernel,
@@ -113,7 +114,17 @@ export class KernelClient extends EventEmitter {
       child.on("message", (raw) => {
         const message = parseFromKernel(raw);
         if (!message) {
-          this.emit("log", `fernb: ignored a malformed message from the kernel: ${JSON.stringify(raw)?.slice(0, 200)}\n`);
+          // Described without walking it: a cell can send anything (process.send), deep, circular or a BigInt.
+          const shape = checkMessageShape(raw, { maxDepth: 8, maxBytes: 1 << 16 });
+          let text = shape ?? "";
+          if (shape === undefined) {
+            try {
+              text = JSON.stringify(raw)?.slice(0, 200) ?? String(raw);
+            } catch (e) {
+              text = `(${(e as Error)?.message ?? "unprintable"})`;
+            }
+          }
+          this.emit("log", `fernb: ignored a malformed message from the kernel: ${text}\n`);
           return;
         }
         if (message.type === "ready") {

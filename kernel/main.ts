@@ -4,6 +4,7 @@
  * displays and results back as they happen.
  */
 import { createDisplay, DISPLAY_DECLARATIONS, DISPLAY_HANDLE, itemsForValue } from "./display";
+import { checkMessageShape, RENDERER_MESSAGE_LIMITS } from "../protocol/messageShape";
 import { CellExecutor } from "./executor";
 import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
 import * as path from "node:path";
@@ -97,6 +98,14 @@ async function drain(): Promise<void> {
 /** Answers a renderer's message (untrusted webview input; the handler validates it). */
 async function onRendererMessage(request: RendererMessageRequest): Promise<void> {
   let reply: unknown;
+  // Bounded before any handler walks it (the bridge checks too; this process trusts no sender).
+  const problem = checkMessageShape(request.message, RENDERER_MESSAGE_LIMITS);
+  if (problem !== undefined) {
+    const m = request.message as Record<string, unknown> | null;
+    const requestId = typeof m === "object" && m !== null && (typeof m.requestId === "string" || typeof m.requestId === "number") ? m.requestId : undefined;
+    send({ type: "renderer-reply", rendererId: request.rendererId, message: { ok: false, requestId, error: `The message was refused: ${problem}.` } });
+    return;
+  }
   try {
     reply =
       request.rendererId === RENDERER_ID.review
@@ -111,7 +120,17 @@ async function onRendererMessage(request: RendererMessageRequest): Promise<void>
 process.on("message", (raw) => {
   const message = parseToKernel(raw);
   if (!message) {
-    process.stderr.write(`fernb kernel: ignored a malformed message: ${JSON.stringify(raw)?.slice(0, 200)}\n`);
+    // Described without walking it: a message too deep, circular or holding a BigInt must not throw here.
+    const shape = checkMessageShape(raw, { maxDepth: 8, maxBytes: 1 << 16 });
+    let text = shape ?? "";
+    if (shape === undefined) {
+      try {
+        text = JSON.stringify(raw)?.slice(0, 200) ?? String(raw);
+      } catch (e) {
+        text = `(${(e as Error)?.message ?? "unprintable"})`;
+      }
+    }
+    process.stderr.write(`fernb kernel: ignored a malformed message: ${text}\n`);
     return;
   }
   switch (message.type) {
