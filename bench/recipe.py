@@ -5,6 +5,9 @@ part of the TRAINING split (never on val, which is what the project reports).
 
 Usage (from bench/recipe.ts): python3 bench/recipe.py <dir> epochs=1 opt=sgd lr=0.05 bal=none ls=0.1 warm=0.3
 Prints one JSON line per config.
+For the trainer comparison (bench/parity.ts): net=fernb trains fernb's exact network (TensorFlow's
+"same" padding, bench/fernb_torch.py) instead of torch_resnet18.py, init=<prefix> starts from the
+initial weights of a fernb model (<prefix>.json + .bin).
 """
 import json
 import math
@@ -18,6 +21,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from torch_resnet18 import ResNet18  # noqa: E402
+from fernb_torch import Net, load_fernb_file  # noqa: E402
 
 
 def main():
@@ -41,7 +45,11 @@ def main():
     y, yh = torch.tensor(y), torch.tensor(yh)
     counts = torch.bincount(y, minlength=7).float()
     weight = len(y) / (7 * counts) if bal == "loss" else None
-    net = ResNet18(1, a.get("stem", "imagenet"))
+    net = Net(a.get("stem", "imagenet")) if a.get("net") == "fernb" else ResNet18(1, a.get("stem", "imagenet"))
+    if "init" in a:
+        if a.get("net") != "fernb":
+            raise SystemExit("init=<prefix> needs net=fernb (fernb's layer names)")
+        load_fernb_file(net, a["init"])
     decay = [p for p in net.parameters() if p.dim() > 1]
     other = [p for p in net.parameters() if p.dim() <= 1]
     wd = 5e-4 if opt_kind == "sgd" else 0.05

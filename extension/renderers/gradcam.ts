@@ -67,6 +67,7 @@ export function validateGradcam(raw: unknown): ValidPayload {
         faithfulness = {
           camDrop: expectNumber(f.camDrop, `${wc}.faithfulness.camDrop`),
           randomDrop: expectNumber(f.randomDrop, `${wc}.faithfulness.randomDrop`),
+          shiftedDrop: optionalNumber(f.shiftedDrop, `${wc}.faithfulness.shiftedDrop`),
           fraction: optionalNumber(f.fraction, `${wc}.faithfulness.fraction`, 0, 1),
         };
       }
@@ -85,9 +86,18 @@ export function validateGradcam(raw: unknown): ValidPayload {
     title: optionalString(p.title, "title"),
     method: expectString(p.method, "method"),
     layer: expectString(p.layer, "layer"),
+    grid: optionalGrid(p.grid),
     classes,
     items,
   };
+}
+
+/** The layer's grid [rows, columns], when the payload gives one. */
+function optionalGrid(raw: unknown): [number, number] | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const g = expectArray(raw, "grid");
+  if (g.length !== 2) throw new PayloadError(`grid must be [rows, columns], not ${g.length} numbers`);
+  return [expectInt(g[0], "grid[0]", 1, 4096), expectInt(g[1], "grid[1]", 1, 4096)];
 }
 
 // The colour maps, the bilinear upsampling and the blend live in _shared.ts (the review grid's
@@ -127,6 +137,8 @@ const CSS = `
 .fernb-gc figcaption { margin-top: 4px; line-height: 1.3; font-size: 0.95em; }
 .fernb-gc .gc-cap { font-weight: 600; }
 .fernb-gc .gc-faith { display: block; opacity: 0.85; font-size: 0.92em; margin-top: 2px; }
+.fernb-gc .gc-weak { display: block; font-size: 0.92em; margin-top: 2px; font-weight: 600;
+  color: var(--vscode-editorWarning-foreground, #a65e00); }
 .fernb-gc ol.gc-top { margin: 2px 0 0; padding-left: 1.6em; font-variant-numeric: tabular-nums; }
 .fernb-gc .gc-msg { color: var(--vscode-errorForeground, #c72e0f); }
 `;
@@ -156,9 +168,32 @@ function camCaption(payload: ValidPayload, item: ValidItem, cam: ValidCam): stri
   return `class: ${name}`;
 }
 
-function faithText(f: NonNullable<GradcamCam["faithfulness"]>): string {
+/** A change of probability (0..1) in words: "lowers it by 41 points" / "raises it by 3 points". */
+function drop(d: number): string {
+  const pts = Math.round(Math.abs(d) * 100);
+  if (pts === 0) return "leaves it unchanged";
+  return `${d > 0 ? "lowers" : "raises"} it by ${pts} point${pts === 1 ? "" : "s"}`;
+}
+
+/**
+ * What the faithfulness test measured, in plain words: hiding the part of the face the map marks
+ * changes the model's confidence in the class by so much; hiding the same area elsewhere, or as many
+ * random pixels, by so much.
+ */
+export function faithText(f: NonNullable<GradcamCam["faithfulness"]>, className: string): string {
   const pct = `${Math.round((f.fraction ?? 0.2) * 100)}%`;
-  return `confidence drop when the top ${pct} CAM pixels are blanked: ${f.camDrop.toFixed(2)} vs ${f.randomDrop.toFixed(2)} for random ${pct}`;
+  const others = [
+    f.shiftedDrop !== undefined ? `the same area moved elsewhere ${drop(f.shiftedDrop)}` : undefined,
+    `${pct} random pixels ${drop(f.randomDrop)}`,
+  ].filter(Boolean);
+  return `Hiding the ${pct} of the face this map marks ${drop(f.camDrop).replace("it", `the model's confidence in ${className}`)}; ${others.join("; ")}.`;
+}
+
+/** A map that explains less than random pixels (or nothing at all), said so beside it; else null. */
+export function faithWarning(f: GradcamCam["faithfulness"], values: Uint8Array): string | null {
+  if (values.every((v) => v === 0)) return "Empty map: nothing at this layer raised the class's score.";
+  if (f && f.camDrop <= f.randomDrop) return "Explains less than random pixels: hiding random pixels changed the confidence as much or more.";
+  return null;
 }
 
 async function loadImage(src: string): Promise<HTMLImageElement> {
@@ -214,11 +249,14 @@ async function renderItem(payload: ValidPayload, item: ValidItem, index: number,
   const cams = [...item.cams].sort((a, b) => rank(a) - rank(b));
   for (const cam of cams) {
     const caption = camCaption(payload, item, cam);
+    const warning = faithWarning(cam.faithfulness, cam.values);
     const c = canvas(W, H, `${payload.method} heat map for ${classes[cam.class]} over the face (${caption})`);
     const ctx = c.getContext("2d", { willReadFrequently: true })!;
     views.push({ ctx, face, heat: upsample(cam.values, cam.width, cam.height, W, H) });
     row.append(h("figure", { class: "gc-cam", "data-class": cam.class }, c,
-      h("figcaption", {}, h("span", { class: "gc-cap" }, caption), cam.faithfulness ? h("span", { class: "gc-faith" }, faithText(cam.faithfulness)) : null)));
+      h("figcaption", {}, h("span", { class: "gc-cap" }, caption),
+        cam.faithfulness ? h("span", { class: "gc-faith" }, faithText(cam.faithfulness, classes[cam.class])) : null,
+        warning ? h("span", { class: "gc-weak", role: "note" }, `⚠ ${warning}`) : null)));
   }
   if (!cams.length) row.append(h("div", { class: "gc-msg" }, "no CAMs were sent for this face"));
   return section;
@@ -231,11 +269,17 @@ async function render(payload: ValidPayload, element: HTMLElement, settings: Set
   const shown = h("output", { for: sliderId }, percent(settings.opacity));
   const select = h("select", { id: selectId, class: "gc-cmap" }, ...COLOR_MAPS.map((m) => h("option", { value: m, selected: m === settings.colorMap }, m)));
   const bar = h("canvas", { width: 128, height: 1, "aria-hidden": "true" });
+  const title = payload.title ?? payload.method;
+  const grid = payload.grid ? ` (${payload.grid[0]}×${payload.grid[1]} grid)` : "";
+  const faces = `${payload.items.length} face${payload.items.length === 1 ? "" : "s"}`;
   const root = h("div", { class: "fernb-gc" },
     h("style", {}, CSS),
     h("div", { class: "gc-head" },
-      h("span", { class: "gc-title" }, payload.title ?? payload.method),
-      h("span", { class: "gc-meta" }, `${payload.method} at layer `, h("code", {}, payload.layer), ` · ${payload.items.length} face${payload.items.length === 1 ? "" : "s"}`),
+      h("span", { class: "gc-title" }, title),
+      // The layer is named once: here, unless the title already names it.
+      title.includes(payload.layer)
+        ? h("span", { class: "gc-meta" }, `${payload.method}${grid} · ${faces}`)
+        : h("span", { class: "gc-meta" }, `${payload.method} at layer `, h("code", {}, payload.layer), `${grid} · ${faces}`),
       h("div", { class: "gc-controls" },
         h("label", { for: sliderId }, "Heat-map opacity"), slider, shown,
         h("label", { for: selectId }, "Colour map"), select,

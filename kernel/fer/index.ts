@@ -19,5 +19,6 @@ export { predictFiles, imageFiles, type FacePrediction } from "./predict";
 export { basicMetrics, confusionMatrix, type BasicMetrics, type ClassMetrics } from "./metrics";
 export { evaluate, Evaluation, metricsFromProbabilities, calibration, CONFUSION_MIME, type Metrics, type Prediction, type Tta, type EvaluationOptions } from "./evaluate";
 export { explain, classActivationMaps, CamReport, GRADCAM_MIME, type CamMethod, type CamOptions } from "./cam/index";
+export { defaultCamLayer, chooseCamLayer, camLayerCandidates, measureCamLayers, MIN_CAM_GRID, type CardGradcam, type LayerFaithfulness, type MeasureCamOptions } from "./cam/layers";
 export { progressBar, formatDuration } from "./progress";
 export * from "./curation/index";

@@ -8,6 +8,8 @@ import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import { EMOTIONS, type Emotion } from "./labels";
 import { safeWritePath } from "./safeWrite";
+import { chooseCamLayer, rememberCard, type CardGradcam } from "./cam/layers";
+import { withoutMachinePaths } from "./cardPaths";
 
 export interface InputSpec {
   height: number;
@@ -32,6 +34,8 @@ export interface ModelCard {
   /** "float32" or the quantisation of the shipped weights file. */
   weights: { dtype: "float32" | "float16" | "uint8"; bytes: number };
   created: string;
+  /** The layer Grad-CAM explains by default and its grid (saveModel fills it in: ./cam/layers.ts). */
+  gradcam?: CardGradcam;
 }
 
 export interface SaveOptions {
@@ -136,6 +140,15 @@ function toHalf(value: number): number {
   return sign | half;
 }
 
+/** The card's Grad-CAM entry for a new model (none for a model without feature maps). */
+function cardGradcam(model: tf.LayersModel): CardGradcam | undefined {
+  try {
+    return chooseCamLayer(model);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Saves `model` and its card into `dir` (created if needed). */
 export async function saveModel(model: tf.LayersModel, dir: string, card: Omit<ModelCard, "weights" | "format" | "version" | "created"> & Partial<ModelCard>, options: SaveOptions = {}): Promise<ModelCard> {
   if (!options.overwrite && existsSync(path.join(dir, "model.json"))) {
@@ -160,8 +173,10 @@ export async function saveModel(model: tf.LayersModel, dir: string, card: Omit<M
     modelTopology: artifacts.modelTopology,
     weightsManifest: [{ paths: ["weights.bin"], weights: specs }],
   };
+  // No folder of this machine goes into the card (checkpointDir → its last component).
   const fullCard: ModelCard = {
-    ...card,
+    ...withoutMachinePaths(card),
+    gradcam: card.gradcam ?? cardGradcam(model),
     format: "fernb-model-card",
     version: 1,
     weights: { dtype: options.quantize ?? "float32", bytes: data.length },
@@ -187,7 +202,7 @@ export async function updateModelCard(dir: string, update: (card: ModelCard) => 
   } catch (e) {
     throw new Error(`${cardFile} is not valid JSON (${(e as Error).message}); it was left unchanged.`);
   }
-  const next: ModelCard = { ...update(structuredClone(card)), format: card.format, version: card.version, weights: card.weights };
+  const next: ModelCard = { ...withoutMachinePaths(update(structuredClone(card))), format: card.format, version: card.version, weights: card.weights };
   await writeAtomic(cardFile, JSON.stringify(next, null, 2) + "\n");
   return next;
 }
@@ -395,7 +410,9 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; c
     throw new ModelFolderError(`${cardFile} says the model takes ${height}×${width} images with ${channels} channel(s), but ${modelFile}'s model takes ${inShape ? inShape.slice(1).join("×") : "no image"}.`);
   }
   try {
-    return { model, card: mapClassesToEmotions(model, card, cardFile) };
+    const mapped = mapClassesToEmotions(model, card, cardFile);
+    rememberCard(model, mapped); // explain, review: the card's Grad-CAM layer by default
+    return { model, card: mapped };
   } catch (e) {
     model.dispose();
     throw e;

@@ -30,6 +30,16 @@ export interface ResNetConfig {
   seed: number;
   /** Batch-norm moving-average momentum, Keras convention (PyTorch's 0.1 is 0.9 here). */
   bnMomentum: number;
+  /**
+   * Initial weights. "pytorch": PyTorch's nn.Conv2d / nn.Linear defaults (uniform ±1/√fan-in, the
+   * fc bias too); "he": He-normal convolutions, Glorot-uniform fc, zero fc bias (fernb before
+   * 2026-11). With batch norm after every convolution, the scale of the initial kernels sets the
+   * effective learning rate: He-normal kernels are 2.2× larger, so SGD moves them ~4.6× less per
+   * step (README, "Trainer parity with PyTorch").
+   */
+  init: "pytorch" | "he";
+  /** Zero-initialise the last batch-norm gamma of each residual block (Goyal et al. 2017). */
+  zeroInitResidual: boolean;
 }
 
 /** The default for 48×48 grayscale faces (FER2013); the README explains the stem choice. */
@@ -43,6 +53,8 @@ export const DEFAULT_RESNET: ResNetConfig = {
   widths: [64, 128, 256, 512],
   seed: 42,
   bnMomentum: 0.9,
+  init: "he",
+  zeroInitResidual: true,
 };
 
 /** Name of the layer whose output is the logits (before softmax). */
@@ -54,6 +66,8 @@ export function createResNet18(config: Partial<ResNetConfig> = {}): tf.LayersMod
   const c: ResNetConfig = { ...DEFAULT_RESNET, ...config };
   const rng = new Rng(c.seed);
   const seed = () => rng.nextUint32() % 2147483647;
+  // PyTorch's default, kaiming_uniform(a=√5): uniform ±√(1/fan-in), i.e. variance scaling 1/3.
+  const pytorchKernel = () => tf.initializers.varianceScaling({ scale: 1 / 3, mode: "fanIn", distribution: "uniform", seed: seed() });
   const conv = (filters: number, kernelSize: number, strides: number, name: string) =>
     tf.layers.conv2d({
       filters,
@@ -61,14 +75,14 @@ export function createResNet18(config: Partial<ResNetConfig> = {}): tf.LayersMod
       strides,
       padding: "same",
       useBias: false,
-      kernelInitializer: tf.initializers.heNormal({ seed: seed() }),
+      kernelInitializer: c.init === "pytorch" ? pytorchKernel() : tf.initializers.heNormal({ seed: seed() }),
       name,
     });
   const bn = (name: string, zeroInit = false) =>
     tf.layers.batchNormalization({
       momentum: c.bnMomentum,
       epsilon: 1e-5,
-      gammaInitializer: zeroInit ? "zeros" : "ones",
+      gammaInitializer: zeroInit && c.zeroInitResidual ? "zeros" : "ones",
       name,
     });
   const relu = (name: string) => tf.layers.reLU({ name });
@@ -108,8 +122,14 @@ export function createResNet18(config: Partial<ResNetConfig> = {}): tf.LayersMod
     }
   }
   x = tf.layers.globalAveragePooling2d({ name: "avgpool" }).apply(x) as tf.SymbolicTensor;
+  const fcBound = 1 / Math.sqrt(c.widths[3]);
   const logits = tf.layers
-    .dense({ units: c.classes, kernelInitializer: tf.initializers.glorotUniform({ seed: seed() }), name: LOGITS_LAYER })
+    .dense({
+      units: c.classes,
+      kernelInitializer: c.init === "pytorch" ? pytorchKernel() : tf.initializers.glorotUniform({ seed: seed() }),
+      biasInitializer: c.init === "pytorch" ? tf.initializers.randomUniform({ minval: -fcBound, maxval: fcBound, seed: seed() }) : "zeros",
+      name: LOGITS_LAYER,
+    })
     .apply(x) as tf.SymbolicTensor;
   const probs = tf.layers.activation({ activation: "softmax", name: "probs" }).apply(logits) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: probs, name: `resnet18_${c.stem}` });

@@ -135,6 +135,7 @@ async function gradcamPayload() {
     title: "Grad-CAM, validation mistakes",
     method: "Grad-CAM",
     layer: "layer4.1.conv2",
+    grid: [7, 7],
     classes: CLASSES,
     items: [
       {
@@ -145,7 +146,8 @@ async function gradcamPayload() {
         image: await facePng(3),
         // true-class CAM listed first: the renderer must still show the predicted class first
         cams: [
-          { class: 4, width: 7, height: 7, data: camData(7, 7, 0.35, 0.4) },
+          // a map that explains less than random pixels
+          { class: 4, width: 7, height: 7, data: camData(7, 7, 0.35, 0.4), faithfulness: { camDrop: 0.02, randomDrop: 0.06, shiftedDrop: 0.01 } },
           { class: 3, width: 7, height: 7, data: camData(7, 7, 0.5, 0.75), faithfulness: { camDrop: 0.41, randomDrop: 0.07 } },
         ],
       },
@@ -441,15 +443,21 @@ describe("gradcam renderer", () => {
     assert.deepEqual(caps, ["predicted: happiness 83%", "true: sadness 9%"]);
     const faith = await page.$$eval(`${sel} .gc-faith`, (cs) => cs.map((c) => c.textContent));
     assert.deepEqual(faith, [
-      "confidence drop when the top 20% CAM pixels are blanked: 0.41 vs 0.07 for random 20%",
-      "confidence drop when the top 20% CAM pixels are blanked: 0.33 vs 0.05 for random 20%",
+      "Hiding the 20% of the face this map marks lowers the model's confidence in happiness by 41 points; 20% random pixels lowers it by 7 points.",
+      "Hiding the 20% of the face this map marks lowers the model's confidence in sadness by 2 points; the same area moved elsewhere lowers it by 1 point; 20% random pixels lowers it by 6 points.",
+      "Hiding the 20% of the face this map marks lowers the model's confidence in anger by 33 points; 20% random pixels lowers it by 5 points.",
     ]);
+    // Only the map that explains less than random pixels is marked.
+    const weak = await page.$$eval(`${sel} .gc-weak`, (cs) => cs.map((c) => [c.closest("figure")?.getAttribute("data-class"), c.textContent]));
+    assert.deepEqual(weak, [["4", "⚠ Explains less than random pixels: hiding random pixels changed the confidence as much or more."]]);
     const top = await page.$$eval(`${sel} .gc-item:first-of-type ol.gc-top li`, (ls) => ls.map((l) => l.textContent));
     assert.deepEqual(top, ["happiness 83%", "sadness 9%", "fear 3%"]);
     const caps2 = await page.$$eval(`${sel} .gc-item:nth-of-type(2) .gc-cam .gc-cap`, (cs) => cs.map((c) => c.textContent));
     assert.deepEqual(caps2, ["predicted = true: anger 71%"]);
     assert.match((await page.textContent(`${sel} .gc-item:first-of-type .gc-item-head`))!, /true: sadness · predicted: happiness ✗ wrong/);
-    assert.match((await page.textContent(`${sel} .gc-head`))!, /Grad-CAM at layer layer4\.1\.conv2 · 2 faces/);
+    const head = (await page.textContent(`${sel} .gc-head`))!;
+    assert.match(head, /Grad-CAM at layer layer4\.1\.conv2 \(7×7 grid\) · 2 faces/);
+    assert.equal(head.split("layer4.1.conv2").length - 1, 1, `the header names the layer once: ${head}`);
     // controls are labelled, real form elements
     assert.equal(await page.getByLabel("Heat-map opacity").inputValue(), "0.5");
     assert.equal(await page.getByLabel("Colour map").inputValue(), "turbo");

@@ -193,7 +193,8 @@ test("review with a model: checked options, the model's predictions, Grad-CAM he
   await assert.rejects(review(ds, { model, normalization, cam: { layer: "fc" } }), /cam\.layer fc/);
 
   const p = payloadOf(await review(ds, { model, normalization }));
-  assert.deepEqual(p.cam, { method: "Grad-CAM", layer: "layer4_1_out" });
+  // The default Grad-CAM layer: the deepest block output with at least a 6×6 grid (8×8 at layer1 here).
+  assert.deepEqual(p.cam, { method: "Grad-CAM", layer: "layer1_1_out" });
   // Predictions are the model's own.
   const i = ds.paths.indexOf("fear/f0.png");
   const x = tf.tensor4d(Float32Array.from(ds.image(i), (v) => (v / 255 - 0.5) / 0.25), [1, 8, 8, 1]);

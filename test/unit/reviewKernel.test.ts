@@ -109,7 +109,7 @@ test("a review given a model answers Grad-CAM requests for its items with a heat
   assert.equal(reviews.length, 2);
   const [plain, withModel] = reviews;
   assert.equal(plain.cam, undefined);
-  assert.deepEqual(withModel.cam, { method: "Grad-CAM", layer: "layer4_1_out" });
+  assert.deepEqual(withModel.cam, { method: "Grad-CAM", layer: "layer2_1_out" });
   assert.equal(withModel.items.length, 4);
   const f0 = withModel.items.find((i: any) => i.path === "fear/f0.png");
   assert.equal(f0.predictions.length, 3, "the model's top predictions are shown");

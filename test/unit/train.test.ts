@@ -45,6 +45,33 @@ test("the same seed gives the same initial weights; another seed does not", () =
   assert.notDeepEqual(Array.from(a), Array.from(c));
 });
 
+test("initialisation: PyTorch's defaults (uniform ±1/√fan-in, fc bias too) or He-normal; zero-gamma residual switchable", () => {
+  const std = (t: tf.Tensor) => {
+    const v = t.dataSync();
+    let s = 0;
+    for (const x of v) s += x * x;
+    return Math.sqrt(s / v.length);
+  };
+  const torchLike = createResNet18({ init: "pytorch", zeroInitResidual: false, seed: 5 });
+  const he = createResNet18({ init: "he", zeroInitResidual: true, seed: 5 });
+  // layer2_1_conv1: 3×3×128 → 128, fan-in 1152.
+  const fanIn = 9 * 128;
+  const kt = torchLike.getLayer("layer2_1_conv1").getWeights()[0];
+  const kh = he.getLayer("layer2_1_conv1").getWeights()[0];
+  assert.ok(Math.abs(std(kt) * Math.sqrt(3 * fanIn) - 1) < 0.02, `PyTorch-like kernel std ${std(kt)}`);
+  assert.ok(kt.dataSync().every((v) => Math.abs(v) <= 1 / Math.sqrt(fanIn) + 1e-7), "uniform within ±1/√fan-in");
+  // He-normal, truncated at 2σ as tf.js draws it: about 0.88·√(2/fan-in).
+  assert.ok(Math.abs(std(kh) / Math.sqrt(2 / fanIn) - 0.88) < 0.03, `He-normal kernel std ${std(kh)}`);
+  const [fcKernel, fcBias] = torchLike.getLayer("fc").getWeights();
+  const bound = 1 / Math.sqrt(512);
+  assert.ok(Array.from(fcKernel.dataSync()).every((v) => Math.abs(v) <= bound + 1e-7));
+  assert.ok(Array.from(fcBias.dataSync()).some((v) => v !== 0) && Array.from(fcBias.dataSync()).every((v) => Math.abs(v) <= bound + 1e-7), "fc bias uniform, as nn.Linear");
+  assert.deepEqual(Array.from(he.getLayer("fc").getWeights()[1].dataSync()), new Array(7).fill(0));
+  assert.ok(Array.from(torchLike.getLayer("layer1_0_bn2").getWeights()[0].dataSync()).every((v) => v === 1));
+  assert.ok(Array.from(he.getLayer("layer1_0_bn2").getWeights()[0].dataSync()).every((v) => v === 0));
+  tf.dispose([torchLike, he] as never);
+});
+
 test("cosine schedule: linear warm-up, peak, cosine decay to the minimum", () => {
   assert.equal(cosineLearningRate(0, 100, 10, 1, 0), 0.1);
   assert.equal(cosineLearningRate(9, 100, 10, 1, 0), 1);

@@ -1,6 +1,7 @@
 /**
  * Class-activation maps for fernb models: Grad-CAM and Grad-CAM++ for any convolutional layer
- * (default: the last stage), upsampled to the input and normalised to [0,1], with a faithfulness
+ * (default: the layer the model card names, else the deepest block output with at least a 6×6
+ * grid: see ./layers.ts), upsampled to the input and normalised to [0,1], with a faithfulness
  * figure per image, packaged for the `application/vnd.fernb.gradcam+json` renderer.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -10,11 +11,11 @@ import type { FaceDataset } from "../dataset";
 import type { Evaluation, Prediction } from "../evaluate";
 import { EMOTIONS } from "../labels";
 import { pngDataUrl } from "../pngSync";
-import { LAST_CONV_LAYER } from "../resnet";
 import { faithfulness, type Faithfulness } from "./faithfulness";
 import { gradCamMaps } from "./gradCam";
 import { gradCamPlusPlusMaps } from "./gradCamPlusPlus";
 import { classGradients } from "./layerGraph";
+import { defaultCamLayer, layerGrid } from "./layers";
 
 /** The Grad-CAM renderer's MIME type (protocol/mime.ts). */
 export const GRADCAM_MIME = MIME.gradcam;
@@ -22,7 +23,10 @@ export type CamMethod = "Grad-CAM" | "Grad-CAM++";
 
 export interface CamOptions {
   method?: CamMethod;
-  /** Layer whose feature maps are explained (default: the last residual stage's output). */
+  /**
+   * Layer whose feature maps are explained (default: the model card's `gradcam.layer` for a model
+   * from loadModel, else the deepest residual-block output with at least a 6×6 grid).
+   */
   layer?: string;
 }
 
@@ -31,7 +35,7 @@ export interface CamOptions {
  * [0,1] at the input resolution.
  */
 export function classActivationMaps(model: tf.LayersModel, x: tf.Tensor4D, classes: number[], options: CamOptions = {}): Float32Array[] {
-  const layer = options.layer ?? LAST_CONV_LAYER;
+  const layer = options.layer ?? defaultCamLayer(model);
   const [b, h, w] = x.shape;
   const g = classGradients(model, layer, x, classes);
   try {
@@ -64,15 +68,18 @@ export class CamReport {
     readonly layer: string,
     readonly faces: ExplainedFace[],
     private readonly dataset: FaceDataset,
+    /** The layer's feature-map grid [rows, columns]. */
+    readonly grid?: [number, number],
   ) {}
 
   payload(): GradcamPayload<CamMethod> {
     const d = this.dataset;
     const index = new Map(d.paths.map((p, i) => [p, i] as const));
     return {
-      title: `${this.method} on ${this.layer}`,
+      title: `${this.method}: where the model looked`,
       method: this.method,
       layer: this.layer,
+      ...(this.grid ? { grid: this.grid } : {}),
       classes: [...EMOTIONS],
       items: this.faces.map((f) => ({
         path: f.path,
@@ -94,7 +101,15 @@ export class CamReport {
   summary(): string {
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
     const all = this.faces.flatMap((f) => f.maps.map((m) => m.faithfulness));
-    return `${this.method} (${this.layer}) for ${this.faces.length} faces · mean confidence drop, top-20% CAM pixels blanked: ${mean(all.map((a) => a.camDrop)).toFixed(3)} vs random 20%: ${mean(all.map((a) => a.randomDrop)).toFixed(3)}`;
+    const grid = this.grid ? ` (${this.grid[0]}×${this.grid[1]} grid)` : "";
+    const head = `${this.method} at layer ${this.layer}${grid} for ${this.faces.length} face${this.faces.length === 1 ? "" : "s"}`;
+    if (!all.length) return head;
+    const pct = Math.round((all[0].fraction ?? 0.2) * 100);
+    const shifted = all.filter((a) => a.shiftedDrop !== undefined);
+    const weak = all.filter((a) => a.camDrop <= a.randomDrop).length;
+    return `${head} · hiding the ${pct}% of each face its map marks lowers the model's confidence in that class by ${points(mean(all.map((a) => a.camDrop)))} points on average` +
+      (shifted.length ? `; the same area moved elsewhere: ${points(mean(shifted.map((a) => a.shiftedDrop!)))}` : "") +
+      `; ${pct}% random pixels: ${points(mean(all.map((a) => a.randomDrop)))} · ${weak} of ${all.length} map${all.length === 1 ? "" : "s"} explain less than random pixels`;
   }
 
   [DISPLAY](): OutputItem[] {
@@ -112,7 +127,7 @@ export class CamReport {
 export function explain(model: tf.LayersModel, dataset: FaceDataset, evaluationOrPredictions: Evaluation | Prediction[], options: CamOptions & { normalization: { mean: number; std: number }; count?: number }): CamReport {
   const predictions = Array.isArray(evaluationOrPredictions) ? evaluationOrPredictions : evaluationOrPredictions.mistakes().slice(0, options.count ?? 12);
   const method = options.method ?? "Grad-CAM";
-  const layer = options.layer ?? LAST_CONV_LAYER;
+  const layer = options.layer ?? defaultCamLayer(model);
   const index = new Map(dataset.paths.map((p, i) => [p, i] as const));
   const { height: h, width: w, channels: c } = dataset;
   const faces: ExplainedFace[] = [];
@@ -129,5 +144,10 @@ export function explain(model: tf.LayersModel, dataset: FaceDataset, evaluationO
     x.dispose();
     faces.push({ path: p.path, label: p.label, predicted: p.predicted, probs: p.probs, maps });
   }
-  return new CamReport(method, layer, faces, dataset);
+  return new CamReport(method, layer, faces, dataset, layerGrid(model, layer));
+}
+
+/** A probability drop (0..1) in percentage points, e.g. 0.314 → "31". */
+function points(drop: number): string {
+  return String(Math.round(drop * 100));
 }

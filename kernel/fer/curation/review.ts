@@ -25,10 +25,10 @@ import { DISPLAY } from "../../display";
 import type * as P from "../../../protocol";
 import { checkReviewRequest, MIME, parseReviewCamRequest, RENDERER_ID, REVIEW_CAM_MAX_SIDE, REVIEW_MAX_PATH, type OutputItem, type ReviewCamReply } from "../../../protocol";
 import { classActivationMaps, type CamMethod } from "../cam/index";
+import { defaultCamLayer } from "../cam/layers";
 import { FaceDataset } from "../dataset";
 import { EMOTIONS, type Emotion } from "../labels";
 import { pngDataUrl } from "../pngSync";
-import { LAST_CONV_LAYER } from "../resnet";
 import { batchTensor } from "../train";
 import type { LabelIssue } from "./confidentLearning";
 import type { DuplicateGroup } from "./duplicates";
@@ -83,7 +83,10 @@ export interface ReviewOptions {
   model?: tf.LayersModel;
   /** The pixel normalisation `model` was trained with (its card's input.mean/std). */
   normalization?: { mean: number; std: number };
-  /** Grad-CAM method and layer (default Grad-CAM on the last residual stage, layer4_1_out). */
+  /**
+   * Grad-CAM method and layer (default Grad-CAM on the layer the model's card names, else the
+   * deepest residual-block output with at least a 6×6 grid, e.g. layer2_1_out for 48×48 faces).
+   */
   cam?: { method?: CamMethod; layer?: string };
   /** How many top predictions each item shows (default 3). */
   topK?: number;
@@ -269,7 +272,7 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
   const model = options.model;
   const normalization = model ? checkModel(model, dataset, options.normalization) : undefined;
   const camMethod: CamMethod = options.cam?.method ?? "Grad-CAM";
-  const camLayer = options.cam?.layer ?? LAST_CONV_LAYER;
+  const camLayer = options.cam?.layer ?? (model ? defaultCamLayer(model) : "");
   if (model) {
     if (camMethod !== "Grad-CAM" && camMethod !== "Grad-CAM++") throw new TypeError(`review: cam.method must be "Grad-CAM" or "Grad-CAM++"`);
     try {
