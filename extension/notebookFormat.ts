@@ -210,6 +210,46 @@ function checkNumbers(json: unknown): void {
   }
 }
 
+/**
+ * The first key that appears twice in one object of `text` (valid JSON, nesting already bounded),
+ * with its offset; JSON.parse would keep only the last value, so the first would be lost on save.
+ */
+function duplicateKeyAt(text: string): { key: string; offset: number } | undefined {
+  const frames: { keys: Set<string> | undefined; expectKey: boolean }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      const start = i;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+      const top = frames[frames.length - 1];
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (top.keys.has(key)) return { key, offset: start };
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+    } else if (c === 123 /* { */) frames.push({ keys: new Set(), expectKey: true });
+    else if (c === 91 /* [ */) frames.push({ keys: undefined, expectKey: false });
+    else if (c === 125 /* } */ || c === 93 /* ] */) frames.pop();
+    else if (c === 44 /* , */) {
+      const top = frames[frames.length - 1];
+      if (top?.keys) top.expectKey = true;
+    }
+  }
+  return undefined;
+}
+
+/** Refuses fields the format does not have: saving would drop them without a word. */
+function onlyKnownFields(o: Record<string, unknown>, where: Path, known: readonly string[]): void {
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) fail(where, `has a field ${JSON.stringify(key)} that fernb does not know (it reads ${known.join(", ")}); saving would drop it, so remove it or move it into "metadata"`);
+  }
+}
+
 type Path = string;
 
 function fail(where: Path, what: string): never {
@@ -233,6 +273,8 @@ function optionalObject(value: unknown, where: Path): Record<string, unknown> | 
 
 function parseItem(value: unknown, where: Path): NotebookOutputItem {
   const item = asObject(value, where);
+  onlyKnownFields(item, where, ["mime", "text", "base64"]);
+  if (item.text !== undefined && item.base64 !== undefined) fail(where, "has both \"text\" and \"base64\" data; it must have one");
   if (typeof item.mime !== "string" || item.mime === "") fail(`${where}.mime`, "must be a MIME type such as \"text/plain\"");
   if (item.text !== undefined) return { mime: item.mime, data: encoder.encode(asText(item.text, `${where}.text`)) };
   if (typeof item.base64 === "string") {
@@ -244,6 +286,7 @@ function parseItem(value: unknown, where: Path): NotebookOutputItem {
 
 function parseCell(value: unknown, where: Path): NotebookCell {
   const c = asObject(value, where);
+  onlyKnownFields(c, where, ["kind", "language", "source", "metadata", "execution", "outputs"]);
   if (c.kind !== "code" && c.kind !== "markdown") fail(`${where}.kind`, "must be \"code\" or \"markdown\"");
   const language = c.language === undefined ? (c.kind === "code" ? "typescript" : "markdown") : c.language;
   if (typeof language !== "string") fail(`${where}.language`, "must be a string");
@@ -252,6 +295,7 @@ function parseCell(value: unknown, where: Path): NotebookCell {
   if (metadata) cell.metadata = metadata;
   const execution = optionalObject(c.execution, `${where}.execution`);
   if (execution) {
+    onlyKnownFields(execution, `${where}.execution`, ["order", "success", "startTime", "endTime"]);
     const e: CellExecution = {};
     for (const key of ["order", "startTime", "endTime"] as const) {
       const v = execution[key];
@@ -267,6 +311,7 @@ function parseCell(value: unknown, where: Path): NotebookCell {
     cell.outputs = c.outputs.map((o, k) => {
       const ow = `${where}.outputs[${k}]`;
       const output = asObject(o, ow);
+      onlyKnownFields(output, ow, ["items", "metadata"]);
       if (!Array.isArray(output.items)) fail(`${ow}.items`, "must be an array");
       const parsed: NotebookOutput = { items: output.items.map((it, n) => parseItem(it, `${ow}.items[${n}]`)) };
       const om = optionalObject(output.metadata, `${ow}.metadata`);
@@ -300,14 +345,19 @@ export function parseNotebook(bytes: Uint8Array, fileName = "This file"): Notebo
   } catch (e) {
     throw new NotebookFormatError(`${prefix} ${describeJsonError(text, e as Error)}. The file was left unchanged.`);
   }
+  const duplicate = duplicateKeyAt(text);
+  if (duplicate) {
+    throw new NotebookFormatError(`${prefix} the key ${JSON.stringify(duplicate.key)} appears twice in one object (at ${position(text, duplicate.offset)}); only the last would be kept. The file was left unchanged.`);
+  }
   try {
     const doc = asObject(json, "the document");
     if (doc.fernb === undefined) fail("the document", "has no \"fernb\" version field");
     if (typeof doc.fernb !== "number" || !Number.isInteger(doc.fernb) || doc.fernb < 1) fail("\"fernb\"", "must be a version number (1)");
-    checkNumbers(json);
     if (doc.fernb > FORMAT_VERSION) {
       fail("\"fernb\"", `is version ${doc.fernb}, written by a newer fernb; this one reads version ${FORMAT_VERSION}`);
     }
+    checkNumbers(json);
+    onlyKnownFields(doc, "the document", ["fernb", "metadata", "cells"]);
     if (!Array.isArray(doc.cells)) fail("\"cells\"", "must be an array");
     return {
       metadata: optionalObject(doc.metadata, "\"metadata\"") ?? {},

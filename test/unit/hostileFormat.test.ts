@@ -245,6 +245,20 @@ test("a number JSON reads as Infinity (1e999) is refused when opened: it could n
   assert.throws(() => parseNotebook(enc.encode('{"fernb": 1, "cells": [{"kind": "code", "source": "", "execution": {"order": 1e999}}]}')), /cells\[0\]\.execution\.order holds a number too large/);
 });
 
+test("duplicate keys, unknown fields and items with two kinds of data are refused when opened (saving would drop one without a word)", () => {
+  const open = (text: string) => () => parseNotebook(enc.encode(text), "x.fernb");
+  assert.throws(open('{"fernb": 1, "cells": [{"kind": "markdown", "kind": "code", "source": ""}]}'), /x\.fernb is not a valid fernb notebook: the key "kind" appears twice in one object \(at line 1, column 45\)/);
+  assert.throws(open('{"fernb": 1, "metadata": {"a": {"b": 1, "b": 2}}, "cells": []}'), /the key "b" appears twice/);
+  assert.throws(open('{"fernb": 1, "metadata": {"\\u0061": 1, "a": 2}, "cells": []}'), /the key "a" appears twice/, "keys compared after their escapes are read");
+  // The same key in different objects, or a key-like string as a value, is fine.
+  assert.doesNotThrow(open('{"fernb": 1, "metadata": {"a": {"a": "a"}, "b": ["a", {"a": 1}]}, "cells": [{"kind": "code", "source": "\\"kind\\": 1, \\"kind\\""}]}'));
+  assert.throws(open('{"fernb": 1, "cells": [{"kind": "code", "source": "", "attachments": {}}]}'), /cells\[0\] has a field "attachments" that fernb does not know/);
+  assert.throws(open('{"fernb": 1, "cells": [], "nbformat": 4}'), /the document has a field "nbformat"/);
+  assert.throws(open('{"fernb": 1, "cells": [{"kind": "code", "source": "", "execution": {"order": 1, "duration": 2}}]}'), /cells\[0\]\.execution has a field "duration"/);
+  assert.throws(open('{"fernb": 1, "cells": [{"kind": "code", "source": "", "outputs": [{"items": [{"mime": "text/plain", "text": "a", "base64": "YQ=="}]}]}]}'), /has both "text" and "base64"/);
+  assert.throws(open('{"fernb": 2, "cells": [], "newField": 1}'), /written by a newer fernb/, "a newer version is named as such, not as an unknown field");
+});
+
 // ---- renderer messages ----------------------------------------------------------------------------
 
 type Editor = { id: string };
