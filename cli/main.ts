@@ -32,10 +32,15 @@ const USAGE = `Usage:
       format are decoded and resized as in training.
 
   fernb audit --data <folder> [--model <model dir>] [--folds k] [--epochs n] [--limit n] [--json] [--backend wasm|cpu|...]
+              [--rank loss|normalized_margin|confidence_weighted_entropy|knn|loss+knn|rank_average|plain-loss]
+              [--tta none|flip|tencrop] [--no-duplicates]
       Ranks the images whose labels are most likely wrong (confident learning), most suspicious
       first. With --model its probabilities count as out-of-sample (it must not have trained on
       these images); otherwise k ResNet-18s are trained by cross-validation (slow on big folders).
-      With --json the last line is {"suspects":[{"path","label","suggested","score"}, ...], ...}.
+      Default ranking (chosen by npm run bench:curation): the loss under ten-crop TTA, near
+      duplicates with different labels first; --rank plain-loss is the single-crop loss ranking.
+      With --json the last line is {"ranking":{...},"suspects":[{"path","label","suggested","score",
+      "wrongShare"}, ...], ...}.
 
   Every argument is checked before any work starts (a bad value is reported with this usage and
   exit code 2); output is complete whether it goes to a terminal, a file or a pipe.`;
