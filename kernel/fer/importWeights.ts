@@ -72,11 +72,22 @@ export function readSafetensors(bytes: Uint8Array, fileName = "file"): Map<strin
   }
   const data = bytes.subarray(8 + headerLength);
   const out = new Map<string, SourceTensor>();
+  if (typeof header !== "object" || header === null || Array.isArray(header)) throw new Error(`${fileName} is not a safetensors file (its header is not a JSON object).`);
+  const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8 };
   for (const [name, info] of Object.entries(header)) {
     if (name === "__metadata__") continue;
+    // Each entry checked before use: a damaged header says which tensor and what, never a raw TypeError or RangeError.
+    const isIndex = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+    if (typeof info !== "object" || info === null || typeof info.dtype !== "string" || !Array.isArray(info.shape) || !info.shape.every(isIndex) || !Array.isArray(info.data_offsets) || info.data_offsets.length !== 2 || !info.data_offsets.every(isIndex)) {
+      throw new Error(`${fileName}: the header entry of tensor ${JSON.stringify(name)} is damaged (it needs dtype, shape and data_offsets).`);
+    }
     const [begin, end] = info.data_offsets;
     if (begin < 0 || end > data.length || end < begin) throw new Error(`${fileName}: tensor ${name} points outside the file (truncated?).`);
     const count = info.shape.reduce((a, b) => a * b, 1);
+    const per = Object.prototype.hasOwnProperty.call(BYTES, info.dtype) ? BYTES[info.dtype] : undefined;
+    if (per !== undefined && end - begin !== count * per) {
+      throw new Error(`${fileName}: tensor ${name} has ${end - begin} bytes of data, but its shape ${JSON.stringify(info.shape)} of ${info.dtype} needs ${count * per} (a damaged file?).`);
+    }
     const values = toFloat32(info.dtype, data.subarray(begin, end), count, `${fileName}: ${name}`);
     if (values) out.set(name, { shape: info.shape, values });
   }

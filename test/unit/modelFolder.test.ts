@@ -111,3 +111,26 @@ test("a card whose classes are in another order than EMOTIONS is mapped by name:
   const stored = (await (source.model.predict(x) as tf.Tensor).array()) as number[][];
   assert.ok(stored[0].some((v, j) => Math.abs(v - a[0][j]) > 1e-4), "the stored order really differs");
 });
+
+test("damaged safetensors weight files name the tensor and what is wrong, never a raw TypeError or RangeError", async () => {
+  const { readSafetensors } = await import("../../kernel/fer/importWeights");
+  const file = (header: unknown, data: Uint8Array) => {
+    const h = new TextEncoder().encode(JSON.stringify(header));
+    const out = new Uint8Array(8 + h.length + data.length);
+    new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+    out.set(h, 8);
+    out.set(data, 8 + h.length);
+    return out;
+  };
+  const data = new Uint8Array(16);
+  assert.equal(readSafetensors(file({ "conv1.weight": { dtype: "F32", shape: [2, 2], data_offsets: [0, 16] } }, data), "ok.safetensors").get("conv1.weight")?.values.length, 4);
+  const cases: [unknown, RegExp][] = [
+    [{ "conv1.weight": { dtype: "F32", shape: [4, 4], data_offsets: [0, 16] } }, /bad\.safetensors: tensor conv1\.weight has 16 bytes of data, but its shape \[4,4\] of F32 needs 64/],
+    [{ "conv1.weight": { dtype: "F32", shape: [2, 2] } }, /bad\.safetensors: the header entry of tensor "conv1\.weight" is damaged/],
+    [{ "conv1.weight": "x" }, /the header entry of tensor "conv1\.weight" is damaged/],
+    [{ "conv1.weight": { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, /is damaged/],
+    [[1, 2], /its header is not a JSON object/],
+    [{ "conv1.weight": { dtype: "F32", shape: [8], data_offsets: [0, 32] } }, /points outside the file/],
+  ];
+  for (const [header, message] of cases) assert.throws(() => readSafetensors(file(header, data), "bad.safetensors"), message, JSON.stringify(header));
+});
