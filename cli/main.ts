@@ -142,11 +142,12 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-// A reader that goes away (`fernb … | head`) is not an error of ours: stop quietly.
+// A reader that goes away (`fernb … | head`) is not an error of ours: stop quietly. Output that
+// cannot be written at all (a closed descriptor, a full disk) ends the command with exit code 1.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw e;
+    process.exit(typeof process.exitCode === "number" && process.exitCode !== 0 ? process.exitCode : 1);
   });
 }
 
