@@ -1,5 +1,6 @@
 // Bundles the three parts of fernb:
 //   extension host  extension/extension.ts   → dist/extension.js   (cjs, `vscode` external)
+//                   extension/language/worker.ts → dist/languageWorker.js (its language services' thread)
 //   kernel process  kernel/main.ts           → dist/kernel.js      (node, npm packages external)
 //   webview         extension/renderers/*.ts → dist/renderers/*.js (browser ESM, self-contained)
 //   native addon    kernel/fer/backends/native/kernels.c → dist/native/ (optional, see its build.mjs)
@@ -18,13 +19,15 @@ const renderers = readdirSync("extension/renderers")
 /** @type {esbuild.BuildOptions[]} */
 const builds = [
   {
-    entryPoints: { extension: "extension/extension.ts" },
+    // The language services' thread (extension/language/worker.ts) is a second entry point. TypeScript
+    // (tslab's, the kernel's version) stays external: it finds its lib.*.d.ts files next to itself.
+    entryPoints: { extension: "extension/extension.ts", languageWorker: "extension/language/worker.ts" },
     outdir: "dist",
     bundle: true,
     platform: "node",
     format: "cjs",
     target: "node20",
-    external: ["vscode"],
+    external: ["vscode", "@tslab/typescript-for-tslab"],
     sourcemap: true,
   },
   {

@@ -87,7 +87,7 @@ export class FerKernelController implements vscode.Disposable {
     private readonly log: vscode.OutputChannel,
   ) {
     this.controller = vscode.notebooks.createNotebookController(FerKernelController.id, NOTEBOOK_TYPE, "FER Kernel");
-    this.controller.supportedLanguages = ["typescript"];
+    this.controller.supportedLanguages = ["fernb-ts", "typescript"]; // fernb-ts: extension/language/languageId.ts
     this.controller.supportsExecutionOrder = true;
     this.controller.description = "TypeScript cells · TensorFlow.js";
     this.controller.executeHandler = (cells, notebook) => this.execute(cells, notebook);

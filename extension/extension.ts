@@ -1,10 +1,11 @@
 /**
  * Entry point of the fernb extension (runs in VS Code's extension host): registers the `.fernb`
- * serializer, the "FER Kernel" controller, the kernel commands and the renderer ↔ kernel message
- * bridge (review grid).
+ * serializer, the "FER Kernel" controller, the kernel commands, the renderer ↔ kernel message
+ * bridge (review grid) and the editor's language features for cells (extension/language).
  */
 import * as vscode from "vscode";
 import { FerKernelController } from "./controller";
+import { registerLanguageFeatures } from "./language/features";
 import { registerRendererBridge } from "./rendererBridge";
 import { FernbSerializer, NOTEBOOK_TYPE } from "./serializer";
 
@@ -25,6 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
     log,
     controller,
     registerRendererBridge(vscode, NOTEBOOK_TYPE, (notebook) => controller.clientFor(notebook)),
+    registerLanguageFeatures(context, NOTEBOOK_TYPE, log),
     vscode.workspace.registerNotebookSerializer(NOTEBOOK_TYPE, new FernbSerializer(), {
       transientOutputs: false,
       transientCellMetadata: {},

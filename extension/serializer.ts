@@ -1,12 +1,14 @@
 /** Adapts the `.fernb` format (notebookFormat.ts) to VS Code's NotebookSerializer. */
 import * as vscode from "vscode";
 import { NotebookFormatError, parseNotebook, serializeNotebook, type Notebook, type NotebookCell } from "./notebookFormat";
+import { toEditorLanguage, toFileLanguage } from "./language/languageId";
 
 export const NOTEBOOK_TYPE = "fernb";
 
 function toCellData(cell: NotebookCell): vscode.NotebookCellData {
   const kind = cell.kind === "code" ? vscode.NotebookCellKind.Code : vscode.NotebookCellKind.Markup;
-  const data = new vscode.NotebookCellData(kind, cell.source, cell.language);
+  // TypeScript cells get fernb's own language in the editor ("fernb-ts"); the file keeps "typescript".
+  const data = new vscode.NotebookCellData(kind, cell.source, cell.kind === "code" ? toEditorLanguage(cell.language) : cell.language);
   if (cell.metadata) data.metadata = cell.metadata;
   if (cell.outputs) {
     data.outputs = cell.outputs.map(
@@ -27,7 +29,7 @@ function toCellData(cell: NotebookCell): vscode.NotebookCellData {
 function fromCellData(cell: vscode.NotebookCellData): NotebookCell {
   const out: NotebookCell = {
     kind: cell.kind === vscode.NotebookCellKind.Code ? "code" : "markdown",
-    language: cell.languageId,
+    language: cell.kind === vscode.NotebookCellKind.Code ? toFileLanguage(cell.languageId) : cell.languageId,
     source: cell.value,
   };
   if (cell.metadata && Object.keys(cell.metadata).length > 0) out.metadata = cell.metadata;

@@ -44,12 +44,6 @@ export function createKernelApi(currentSignal: () => AbortSignal | undefined): K
   };
 }
 
-export const KERNEL_DECLARATIONS = `
-interface FernbKernel {
-  readonly signal: AbortSignal;
-  readonly interrupted: boolean;
-  throwIfInterrupted(): void;
-  sleep(ms: number): Promise<void>;
-}
-declare const kernel: FernbKernel;
-`;
+// The declarations of this API that cells are type-checked against live in ./prelude (the extension
+// type-checks cells with them too, without loading the kernel).
+export { KERNEL_DECLARATIONS } from "./prelude";

@@ -1,0 +1,79 @@
+/**
+ * The LanguageServiceHost behind a notebook's language service: the cells' virtual files and the
+ * prelude (the kernel's `display` and `kernel` globals) in memory, everything else from disk, with
+ * `<any folder>/node_modules/fernb` served from fernb's own declarations (dist/fernb-types), as the
+ * kernel mounts them (kernel/executor.ts mountTypes): `import … from "fernb"` is typed whatever the
+ * notebook's folder holds, and the declarations' own imports (@tensorflow/tfjs, …) resolve from
+ * fernb's installation through their real path.
+ */
+import * as ts from "@tslab/typescript-for-tslab";
+
+export interface VirtualFiles {
+  /** The root files, in order. */
+  names(): string[];
+  get(fileName: string): { text: string; version: number } | undefined;
+}
+
+export function createMount(mounts: Record<string, string>): (p: string) => string {
+  const entries = Object.entries(mounts).map(([name, dir]) => [`/node_modules/${name}`, dir.replace(/\\/g, "/")] as const);
+  return (p) => {
+    const norm = p.replace(/\\/g, "/");
+    for (const [marker, dir] of entries) {
+      const i = norm.indexOf(marker);
+      if (i < 0) continue;
+      const rest = norm.slice(i + marker.length);
+      if (rest === "" || rest.startsWith("/")) return dir + rest;
+    }
+    return p;
+  };
+}
+
+export function createHost(options: {
+  currentDirectory: string;
+  compilerOptions: ts.CompilerOptions;
+  files: VirtualFiles;
+  mounts: Record<string, string>;
+}): ts.LanguageServiceHost {
+  const { files } = options;
+  const map = createMount(options.mounts);
+  const snapshots = new Map<string, { version: number; snapshot: ts.IScriptSnapshot }>();
+  const diskSnapshots = new Map<string, ts.IScriptSnapshot | null>();
+  const isVirtualDir = (dir: string): boolean => {
+    const prefix = dir.replace(/\\/g, "/").replace(/\/$/, "") + "/";
+    return files.names().some((f) => f.startsWith(prefix));
+  };
+  return {
+    getCompilationSettings: () => options.compilerOptions,
+    getScriptFileNames: () => files.names(),
+    getScriptVersion: (fileName) => String(files.get(fileName)?.version ?? 0),
+    getScriptSnapshot: (fileName) => {
+      const virtual = files.get(fileName);
+      if (virtual) {
+        const cached = snapshots.get(fileName);
+        if (cached && cached.version === virtual.version) return cached.snapshot;
+        const snapshot = ts.ScriptSnapshot.fromString(virtual.text);
+        snapshots.set(fileName, { version: virtual.version, snapshot });
+        return snapshot;
+      }
+      // TypeScript asks for every file's snapshot each time it builds a program (each keystroke):
+      // files on disk are read once.
+      let onDisk = diskSnapshots.get(fileName);
+      if (onDisk === undefined) {
+        const text = ts.sys.readFile(map(fileName));
+        onDisk = text === undefined ? null : ts.ScriptSnapshot.fromString(text);
+        diskSnapshots.set(fileName, onDisk);
+      }
+      return onDisk ?? undefined;
+    },
+    getCurrentDirectory: () => options.currentDirectory,
+    getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),
+    fileExists: (p) => files.get(p) !== undefined || ts.sys.fileExists(map(p)),
+    readFile: (p, encoding) => files.get(p)?.text ?? ts.sys.readFile(map(p), encoding),
+    readDirectory: (p, extensions, exclude, include, depth) => ts.sys.readDirectory(map(p), extensions, exclude, include, depth),
+    directoryExists: (p) => isVirtualDir(p) || ts.sys.directoryExists(map(p)),
+    getDirectories: (p) => ts.sys.getDirectories(map(p)),
+    realpath: (p) => (files.get(p) ? p : ts.sys.realpath ? ts.sys.realpath(map(p)) : map(p)),
+    useCaseSensitiveFileNames: () => ts.sys.useCaseSensitiveFileNames,
+    getNewLine: () => "\n",
+  };
+}
