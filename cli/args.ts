@@ -125,6 +125,7 @@ export function existingFile(value: string, what: string, command?: string): str
   const st = statOrUndefined(value);
   if (!st) throw new UsageError(`No such ${what}: ${value}`, command);
   if (st.isDirectory()) throw new UsageError(`${value} is a folder, not a ${what}.`, command);
+  if (!st.isFile()) throw new UsageError(`${value} is not a regular file (a device, pipe or socket), so it cannot be a ${what}.`, command);
   return value;
 }
 

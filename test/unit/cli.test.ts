@@ -214,6 +214,7 @@ test("every bad argument of every command is refused before any work: clear mess
     [["run", "args.fernb", "other.fernb"], /takes one notebook; unexpected "other\.fernb"/, usage],
     [["run", "nope.fernb"], /No such notebook: nope\.fernb/, usage],
     [["run", "faces"], /faces is a folder, not a notebook/, usage],
+    [["run", "/dev/zero"], /\/dev\/zero is not a regular file .* cannot be a notebook/, usage],
     [["run", "args.fernb", "--out", "missing/dir/x.fernb"], /--out missing\/dir\/x\.fernb: the folder .*missing\/dir does not exist/, usage],
     [["run", "args.fernb", "--out", "faces"], /--out faces names a folder; give a file name/, usage],
     [["run", "args.fernb", "--out", "new-folder/"], /names a folder/, usage],
