@@ -235,8 +235,13 @@ const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, com
 async function readJsonFile(file: string, what: string): Promise<unknown> {
   let text: string;
   try {
+    // A device or pipe in place of the file (a link to /dev/zero) would be read forever.
+    const st = await fs.stat(file);
+    if (!st.isFile() && !st.isDirectory()) throw new ModelFolderError(`${file} is not a regular file (a device, pipe or socket).`);
+    if (st.size > 256 * 1024 * 1024) throw new ModelFolderError(`${file} is ${Math.round(st.size / 1048576)} MiB, too large for a model description (the weights belong in weights.bin).`);
     text = await fs.readFile(file, "utf8");
   } catch (e) {
+    if (e instanceof ModelFolderError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new ModelFolderError(`${file} is missing: ${what}`);
     throw new ModelFolderError(`${file} cannot be read (${code === "EISDIR" ? "it is a folder" : (e as Error).message}).`);

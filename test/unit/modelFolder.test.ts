@@ -6,7 +6,7 @@
  */
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
@@ -58,6 +58,8 @@ const cases: [string, (dir: string) => void, RegExp][] = [
   ["topology that is not a model", (d) => editJson(path.join(d, "model.json"), (j) => ({ ...j, modelTopology: { class_name: "Nonsense" } })), /model\.json could not be built into a model/],
   ["missing card.json", (d) => rmSync(path.join(d, "card.json")), /has a model but no card\.json/],
   ["card.json not JSON", (d) => writeFileSync(path.join(d, "card.json"), "{ oops"), /card\.json is not valid JSON/],
+  ["card.json a link to a device", (d) => { rmSync(path.join(d, "card.json")); symlinkSync("/dev/zero", path.join(d, "card.json")); }, /card\.json is not a regular file/],
+  ["model.json a link to a device", (d) => { rmSync(path.join(d, "model.json")); symlinkSync("/dev/zero", path.join(d, "model.json")); }, /model\.json is not a regular file/],
   ["card.json null", (d) => writeFileSync(path.join(d, "card.json"), "null"), /card\.json is not a valid fernb model card: it must be a JSON object/],
   ["card without input", (d) => editJson(path.join(d, "card.json"), (j) => ({ ...j, input: undefined })), /card\.json .*no "input" object/],
   ["card with channels 2", (d) => editJson(path.join(d, "card.json"), (j) => ({ ...j, input: { ...input, channels: 2 } })), /card\.json .*"input\.channels" must be 1 .* or 3/],
