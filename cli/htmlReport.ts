@@ -37,8 +37,16 @@ function renderOutput(output: NotebookOutput, renderers: RendererEntry[], counte
   if (custom) {
     const renderer = renderers.find((r) => r.mimeTypes.includes(custom.mime))!;
     const id = `out-${++counter.n}`;
-    // JSON payloads go in a script element; "</" is escaped so the payload cannot end it.
-    const payload = decoder.decode(custom.data).replace(/<\//g, "<\\/");
+    // JSON payloads go in a script element. Every "<" is written as \u003c (the same JSON), so no
+    // payload can end the element ("</script>") or switch the parser's state ("<!--<script>").
+    const text = decoder.decode(custom.data);
+    let payload: string;
+    try {
+      JSON.parse(text);
+      payload = text.replace(/</g, "\\u003c");
+    } catch {
+      payload = text.replace(/<(\/|!--)/g, (m) => (m === "</" ? "<\\/" : "<\\!--"));
+    }
     return `<div class="output custom" data-renderer="${renderer.id}" data-mime="${escapeHtml(custom.mime)}" id="${id}"><script type="application/json">${payload}</script></div>`;
   }
   const stream = items.find((i) => i.mime === MIME.stdout || i.mime === MIME.stderr);

@@ -12,6 +12,7 @@ import { RendererBridge } from "../../extension/rendererBridge";
 import { checkMessageShape, RENDERER_MESSAGE_LIMITS } from "../../protocol/messageShape";
 import { parseArgs, UsageError, type FlagSpec } from "../../cli/args";
 import { handleReviewRendererMessage } from "../../kernel/fer/curation/review";
+import { renderHtmlReport } from "../../cli/htmlReport";
 
 /** mulberry32: a small seeded PRNG. */
 function rng(seed: number): () => number {
@@ -257,6 +258,16 @@ test("duplicate keys, unknown fields and items with two kinds of data are refuse
   assert.throws(open('{"fernb": 1, "cells": [{"kind": "code", "source": "", "execution": {"order": 1, "duration": 2}}]}'), /cells\[0\]\.execution has a field "duration"/);
   assert.throws(open('{"fernb": 1, "cells": [{"kind": "code", "source": "", "outputs": [{"items": [{"mime": "text/plain", "text": "a", "base64": "YQ=="}]}]}]}'), /has both "text" and "base64"/);
   assert.throws(open('{"fernb": 2, "cells": [], "newField": 1}'), /written by a newer fernb/, "a newer version is named as such, not as an unknown field");
+});
+
+test("the HTML report: an output's JSON cannot end its script element or switch the HTML parser's state", () => {
+  const spec = { title: "<!--<script>x</script>-->", mark: "bar", data: { values: [{ a: "</script><script>alert(1)</script>" }] } };
+  const nb: Notebook = { metadata: {}, cells: [{ kind: "code", language: "typescript", source: "", outputs: [{ items: [{ mime: "application/vnd.fernb.chart+json", data: enc.encode(JSON.stringify(spec)) }] }] }] };
+  const html = renderHtmlReport(nb, { title: "t", extensionRoot: process.cwd() });
+  const m = /<div class="output custom"[^>]*><script type="application\/json">([^]*?)<\/script><\/div>/.exec(html);
+  assert.ok(m, "the output's script element");
+  assert.ok(!m[1].includes("<"), `no "<" inside the payload: ${m[1]}`);
+  assert.deepEqual(JSON.parse(m[1]), spec, "the same JSON");
 });
 
 // ---- renderer messages ----------------------------------------------------------------------------
