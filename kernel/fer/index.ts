@@ -22,3 +22,4 @@ export { explain, classActivationMaps, CamReport, GRADCAM_MIME, type CamMethod, 
 export { defaultCamLayer, chooseCamLayer, camLayerCandidates, measureCamLayers, MIN_CAM_GRID, type CardGradcam, type LayerFaithfulness, type MeasureCamOptions } from "./cam/layers";
 export { progressBar, formatDuration } from "./progress";
 export * from "./curation/index";
+export * from "./faces/index";

@@ -15,6 +15,8 @@ export interface FacePrediction {
   probabilities: Record<Emotion, number>;
   top: Emotion;
   confidence: number;
+  /** The face this prediction is about, when it was found in a photo (`detect`); absent for face crops. */
+  face?: import("./faces/predict").PredictedFace;
 }
 
 export interface PredictionFailure {
@@ -78,8 +80,22 @@ export async function imageFiles(inputs: string[], failures?: PredictionFailure[
   return out;
 }
 
-/** Classifies image files with a loaded model and its card. Unreadable images are reported, not fatal. */
-export async function predictFiles(model: tf.LayersModel, card: ModelCard, files: string[], batchSize = 64): Promise<{ predictions: FacePrediction[]; failures: PredictionFailure[] }> {
+/**
+ * Classifies image files with a loaded model and its card. Unreadable images are reported, not fatal.
+ * With `options.detect` "auto" or "always", faces are found in photos first and each face gets its
+ * own prediction with its box (faces/predict.ts); the default, "never", takes every image as a face crop.
+ */
+export async function predictFiles(
+  model: tf.LayersModel,
+  card: ModelCard,
+  files: string[],
+  batchSize = 64,
+  options: import("./faces/predict").PhotoPredictOptions = {},
+): Promise<{ predictions: FacePrediction[]; failures: PredictionFailure[] }> {
+  if ((options.detect ?? "never") !== "never" || options.annotate) {
+    const { predictPhotos } = await import("./faces/predict");
+    return predictPhotos(model, card, files, { ...options, detect: options.detect ?? "never" });
+  }
   const { height, width, channels, mean, std } = card.input;
   const predictions: FacePrediction[] = [];
   const failures: PredictionFailure[] = [];
