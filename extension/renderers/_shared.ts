@@ -181,22 +181,28 @@ export function readableText(bg: Rgba, fg: Rgba): Rgba {
 
 /**
  * Calls `callback` (once per frame at most) when VS Code switches theme: it rewrites the CSS
- * variables in the style attribute of <html> and the theme class of <body>. Returns a disposer.
+ * variables in the style attribute of <html> and the theme class and `data-vscode-theme-kind` of
+ * <body>. Outside VS Code (a page whose colours follow the system), a change of the system's
+ * light/dark preference counts too. Returns a disposer.
  */
 export function onThemeChange(callback: () => void): () => void {
   let pending = 0;
-  const observer = new MutationObserver(() => {
+  const fire = () => {
     if (pending) return;
     pending = requestAnimationFrame(() => {
       pending = 0;
       callback();
     });
-  });
+  };
+  const observer = new MutationObserver(fire);
   for (const target of [document.documentElement, document.body]) {
     observer.observe(target, { attributes: true, attributeFilter: ["style", "class", "data-vscode-theme-kind"] });
   }
+  const scheme = typeof matchMedia === "function" ? matchMedia("(prefers-color-scheme: dark)") : undefined;
+  scheme?.addEventListener("change", fire);
   return () => {
     observer.disconnect();
+    scheme?.removeEventListener("change", fire);
     if (pending) cancelAnimationFrame(pending);
   };
 }

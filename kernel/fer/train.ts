@@ -12,6 +12,7 @@ import { EMOTIONS } from "./labels";
 import { basicMetrics } from "./metrics";
 import { decodeTensors, encodeTensors, loadModel, saveModel, writeAtomic, type InputSpec, type ModelCard } from "./modelIO";
 import { currentSignal, formatDuration, info, liveChart, progressBar } from "./progress";
+import { trainingChartSpec } from "./trainingChart";
 import { logitsModel } from "./resnet";
 import { Rng, type RngState } from "./rng";
 import { SGD_NESTEROV_KERNEL } from "./backends/wasmNative";
@@ -475,22 +476,7 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
   }
   const bar = visible ? progressBar("Training", totalSteps, { doneAtStart: state.step }) : undefined;
   const chart = visible
-    ? liveChart((values) => ({
-        title: "Training",
-        data: { values },
-        facet: { row: { field: "metric", type: "nominal", title: null, header: { labelOrient: "top", labelAnchor: "start" } } },
-        spec: {
-          width: 420,
-          height: 110,
-          mark: { type: "line", point: false },
-          encoding: {
-            x: { field: "epoch", type: "quantitative", title: "epoch" },
-            y: { field: "value", type: "quantitative", title: null, scale: { zero: false } },
-            color: { field: "series", type: "nominal", title: null },
-          },
-        },
-        resolve: { scale: { y: "independent" } },
-      }))
+    ? liveChart((values) => trainingChartSpec(values, o.epochs))
     : undefined;
 
   const signal = (): boolean => (o.signal ?? currentSignal())?.aborted === true;
