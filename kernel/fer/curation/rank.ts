@@ -119,8 +119,8 @@ export function labelQualityScores(probs: ArrayLike<number>, labels: ArrayLike<n
 
 /**
  * For each example, the indices of its k nearest neighbours by cosine similarity of the features
- * (itself excluded; ties by index), as an n × k Int32Array. O(n² · dim): fine for tens of thousands
- * of 512-d features.
+ * (itself excluded; ties by index), as an n × k Int32Array. Exact, O(n² · dim): seconds for a few
+ * thousand 512-d features, many minutes for tens of thousands.
  */
 export function nearestNeighbours(embeddings: ArrayLike<number>, n: number, k: number): Int32Array {
   if (!Number.isInteger(n) || n < 2) throw new RangeError("nearest neighbours need at least 2 examples");
