@@ -2,8 +2,8 @@
  * The LanguageServiceHost behind a notebook's language service: the cells' virtual files and the
  * prelude (the kernel's `display` and `kernel` globals) in memory, everything else from disk, with
  * `<any folder>/node_modules/fernb` served from fernb's own declarations (dist/fernb-types), as the
- * kernel mounts them (kernel/executor.ts mountTypes): `import … from "fernb"` is typed whatever the
- * notebook's folder holds, and the declarations' own imports (@tensorflow/tfjs, …) resolve from
+ * kernel mounts them (kernel/executor.ts mountTypes): `import … from "fernb"` is typed wherever the
+ * notebook is and whatever its folder holds, and the declarations' own imports (@tensorflow/tfjs, …) resolve from
  * fernb's installation through their real path.
  */
 import * as ts from "@tslab/typescript-for-tslab";
@@ -38,6 +38,9 @@ export function createHost(options: {
   const map = createMount(options.mounts);
   const snapshots = new Map<string, { version: number; snapshot: ts.IScriptSnapshot }>();
   const diskSnapshots = new Map<string, ts.IScriptSnapshot | null>();
+  // As tslab does: the notebook's folder has a node_modules even when it has none on disk, so the
+  // mounted packages (fernb) resolve from a notebook anywhere.
+  const ownNodeModules = `${options.currentDirectory.replace(/\\/g, "/").replace(/\/$/, "")}/node_modules`;
   const isVirtualDir = (dir: string): boolean => {
     const prefix = dir.replace(/\\/g, "/").replace(/\/$/, "") + "/";
     return files.names().some((f) => f.startsWith(prefix));
@@ -70,7 +73,7 @@ export function createHost(options: {
     fileExists: (p) => files.get(p) !== undefined || ts.sys.fileExists(map(p)),
     readFile: (p, encoding) => files.get(p)?.text ?? ts.sys.readFile(map(p), encoding),
     readDirectory: (p, extensions, exclude, include, depth) => ts.sys.readDirectory(map(p), extensions, exclude, include, depth),
-    directoryExists: (p) => isVirtualDir(p) || ts.sys.directoryExists(map(p)),
+    directoryExists: (p) => isVirtualDir(p) || p.replace(/\\/g, "/") === ownNodeModules || ts.sys.directoryExists(map(p)),
     getDirectories: (p) => ts.sys.getDirectories(map(p)),
     realpath: (p) => (files.get(p) ? p : ts.sys.realpath ? ts.sys.realpath(map(p)) : map(p)),
     useCaseSensitiveFileNames: () => ts.sys.useCaseSensitiveFileNames,

@@ -7,6 +7,7 @@
 import { test, after } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { NotebookLanguageService, type CellDiagnostic, type Position } from "../../extension/language/service";
 import { LanguageClient } from "../../extension/language/client";
@@ -46,8 +47,8 @@ after(() => {
   fs.rmSync(fernbTypesDir, { recursive: true, force: true });
 });
 
-function notebook(cells: string[], notebookDir = root): NotebookLanguageService {
-  const service = new NotebookLanguageService({ notebookDir, fernbTypesDir, preludeDeclarations: PRELUDE_DECLARATIONS });
+function notebook(cells: string[], notebookDir = root, fallbackTypesRoot?: string): NotebookLanguageService {
+  const service = new NotebookLanguageService({ notebookDir, fernbTypesDir, preludeDeclarations: PRELUDE_DECLARATIONS, fallbackTypesRoot });
   services.push(service);
   service.setCells(cells);
   return service;
@@ -213,6 +214,19 @@ test("packages installed in the notebook's folder and Node's built-ins are typed
     assert.deepEqual(asKernel(s.diagnostics(1)), ["1:7 TS2322 Type 'string' is not assignable to type 'number'."]);
     assert.equal(s.hover(1, at(cells, 1, "greet"))?.documentation, "Says hello.");
     assert.ok(names(s, 2, at(cells, 2, "os.", { after: true })).includes("cpus"));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a notebook in a folder without node_modules still gets fernb's and Node's types", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fernb-ls-"));
+  try {
+    const cells = [`import { EMOTIONS, loadFolderDataset } from "fernb";\nimport * as fs from "node:fs";`, `const n: number = EMOTIONS.length;\nconsole.log(n, fs.existsSync("x"), process.pid);\nconst d = await loadFolderDataset("faces");`];
+    // The extension passes its own node_modules/@types for a folder whose tree has no @types/node.
+    const s = notebook(cells, dir, path.join(root, "node_modules", "@types"));
+    cells.forEach((_, i) => assert.deepEqual(s.diagnostics(i), [], `cell ${i + 1}`));
+    assert.equal(s.hover(1, at(cells, 1, "d ="))?.signature, "const d: FaceDataset");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,73 @@
+/**
+ * Editor help in a real VS Code (code-server, as test/e2e/run.ts), before any kernel starts: a
+ * notebook written with "typescript" cells opens with fernb's cell language, a type error shows as a
+ * squiggle in the right cell without running anything, an import used only in a later cell is not
+ * faded as unused, and typing `d.fing` in a cell offers `fingerprint` (a member of fernb's
+ * FaceDataset, from a name declared in an earlier cell), which is accepted into the cell.
+ *
+ *   npm run test:e2e:editor      (npm run build && node --import tsx --test test/e2e/editor.ts)
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { serializeNotebook } from "../../extension/notebookFormat";
+import { CodeServer, log, waitFor, Workbench, writeArtifact } from "./codeServer";
+
+const NOTEBOOK = "editor.fernb";
+const CELLS = [
+  { kind: "markdown" as const, language: "markdown", source: "# Editor help" },
+  { kind: "code" as const, language: "typescript", source: `import { loadFolderDataset, AUGMENT_PRESETS } from "fernb";\nconst limit = 3;` },
+  { kind: "code" as const, language: "typescript", source: `const d = await loadFolderDataset("faces");\nconsole.log(AUGMENT_PRESETS.standard, limit);\n` },
+  { kind: "code" as const, language: "typescript", source: `const label: string = limit;` },
+];
+
+test("editor help in code-server: fernb's cell language, squiggles before running, completion across cells", { timeout: 8 * 60_000 }, async () => {
+  const server = await CodeServer.create();
+  let wb: Workbench | undefined;
+  try {
+    writeFileSync(join(server.workspace, NOTEBOOK), serializeNotebook({ metadata: {}, cells: CELLS }));
+    await server.start();
+    wb = await Workbench.open(server);
+    await wb.waitForExtensionHost();
+    await wb.openFile(NOTEBOOK);
+    await wb.waitForNotebookEditor();
+    await wb.waitForExtensionActivated();
+    const row = (i: number) => wb!.notebook.locator(`.monaco-list-row[data-index="${i}"]`);
+
+    // The cells' language, as the cell status bar shows it.
+    await waitFor("the cell language TypeScript (fernb)", async () => (await wb!.notebook.locator(".cell-statusbar-container").allInnerTexts()).some((t) => t.includes("TypeScript (fernb)")), 60_000);
+
+    // The type error of the last cell, underlined before anything ran (the first check loads the libraries).
+    await row(3).locator(".squiggly-error").first().waitFor({ state: "attached", timeout: 120_000 });
+    await wb.screenshot("e2e-editor-01-squiggle");
+    for (const i of [1, 2]) assert.equal(await row(i).locator(".squiggly-error").count(), 0, `no error in cell ${i}`);
+    assert.equal(await row(1).locator(".squiggly-inline-unnecessary").count(), 0, "imports used in a later cell are not faded as unused");
+
+    // Completion of a fernb type's member, on a name from the cell above.
+    const editor = row(2).locator(".monaco-editor .view-lines").first();
+    await editor.click();
+    await wb.page.keyboard.press("Control+End");
+    await wb.page.keyboard.type("d.fing", { delay: 60 });
+    const suggestion = wb.page.locator(".suggest-widget .monaco-list-row", { hasText: "fingerprint" }).first();
+    await suggestion.waitFor({ state: "visible", timeout: 30_000 }).catch(async (e) => {
+      await wb!.page.keyboard.press("Control+Space");
+      await suggestion.waitFor({ state: "visible", timeout: 30_000 }).catch(() => {
+        throw e;
+      });
+    });
+    await wb.screenshot("e2e-editor-02-completion");
+    await wb.page.keyboard.press("Enter");
+    await waitFor("the accepted completion in the cell", async () => (await editor.innerText()).replace(/\u00a0/g, " ").includes("d.fingerprint"), 10_000);
+    log("completion accepted: d.fingerprint");
+  } catch (e) {
+    if (wb) {
+      await wb.screenshot("e2e-editor-failure").catch(() => undefined);
+      writeArtifact("e2e-editor-logs.txt", server.allLogs());
+    }
+    throw e;
+  } finally {
+    await wb?.close();
+    await server.stop();
+  }
+});
