@@ -106,7 +106,8 @@ export async function auditCommand(flags: ParsedArgs["flags"]): Promise<number> 
     suggested: EMOTIONS[s.suggested],
     score: s.score,
     ...(s.suspicion !== undefined ? { suspicion: Math.round(s.suspicion * 1e4) / 1e4 } : {}),
-    wrongShare: s.wrongShare,
+    // What the score means on the curation benchmark; null when the model is too weak for that to hold.
+    wrongShare: result.strength.weak ? null : s.wrongShare,
     ...(s.duplicateConflict ? { duplicateConflict: true } : {}),
   }));
   if (result.strength.reason) process.stderr.write(`warning: ${result.strength.reason}\n`);
@@ -124,7 +125,7 @@ export async function auditCommand(flags: ParsedArgs["flags"]): Promise<number> 
     console.log(`${result.n} images; probabilities from ${source}`);
     console.log(`ranking: ${rankingText}; wrong = share of faces with that probability of their label that were mislabelled on the curation benchmark`);
     console.log(`estimated wrong labels: ${EMOTIONS.map((e, i) => `${e} ${Math.round(result.estimatedErrors[i])}`).join(", ")}`);
-    for (const s of suspects.slice(0, 50)) console.log(`${s.score.toFixed(3)}  wrong ${`${Math.round(100 * (s.wrongShare ?? 0))}%`.padStart(3)}  ${s.path}: labelled ${s.label}, looks like ${s.suggested}${s.duplicateConflict ? " (near duplicate of an image labelled otherwise)" : ""}`);
+    for (const s of suspects.slice(0, 50)) console.log(`${s.score.toFixed(3)}  wrong ${(s.wrongShare === null || s.wrongShare === undefined ? "?" : `${Math.round(100 * s.wrongShare)}%`).padStart(3)}  ${s.path}: labelled ${s.label}, looks like ${s.suggested}${s.duplicateConflict ? " (near duplicate of an image labelled otherwise)" : ""}`);
     if (suspects.length > 50) console.log(`… ${suspects.length - 50} more (--json lists all)`);
   }
   return 0;

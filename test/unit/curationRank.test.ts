@@ -263,6 +263,18 @@ test("fernb audit --json names its ranking and parameters (sample faces, shipped
   assert.deepEqual([pj.ranking.method, pj.ranking.tta, pj.ranking.duplicatesFirst, pj.ranking.isDefault], ["plain-loss", "none", false, false]);
   const scores = pj.suspects.map((s: { score: number }) => s.score);
   assert.deepEqual(scores, [...scores].sort((a, b) => a - b), "the plain loss ranking: least confident first");
+  // Cross-validated on 14 tiny faces for one epoch: the JSON says whether the model is too weak, and
+  // then gives no benchmark share (null) and a warning in words.
+  const tiny = await writeTinyFaceFolder("fernb-rank-audit-", ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"].flatMap((c, k) => [[`${c}/a.png`, 20 * k], [`${c}/b.png`, 20 * k + 7]] as [string, number][]));
+  const cv = await fernb(["audit", "--data", tiny, "--folds", "2", "--epochs", "1", "--json"]);
+  assert.equal(cv.code, 0, cv.stderr);
+  const cj = JSON.parse(cv.stdout.trim().split("\n").pop()!);
+  assert.deepEqual([cj.ranking.method, cj.ranking.tta, cj.ranking.duplicatesFirst], ["loss", "none", true]);
+  assert.equal(typeof cj.model.weak, "boolean");
+  if (cj.model.weak) {
+    assert.match(cv.stderr, /warning: The model is too (weak|unsure) for its suspicions to mean much/);
+    assert.ok(cj.suspects.every((s: { wrongShare: number | null }) => s.wrongShare === null));
+  } else assert.ok(cj.suspects.every((s: { wrongShare: number | null }) => typeof s.wrongShare === "number"));
   const bad = await fernb(["audit", "--data", data, "--rank", "knn"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--rank knn needs a model's features: use it with --model/);
