@@ -1,11 +1,13 @@
 /**
  * Entry point of the fernb extension (runs in VS Code's extension host): registers the `.fernb`
  * serializer, the "FER Kernel" controller, the kernel commands, the renderer ↔ kernel message
- * bridge (review grid) and the editor's language features for cells (extension/language).
+ * bridge (review grid), the editor's language features for cells (extension/language) and the
+ * variables view.
  */
 import * as vscode from "vscode";
 import { FerKernelController } from "./controller";
 import { registerLanguageFeatures } from "./language/features";
+import { registerVariablesView } from "./variablesView";
 import { registerRendererBridge } from "./rendererBridge";
 import { FernbSerializer, NOTEBOOK_TYPE } from "./serializer";
 
@@ -27,6 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
     controller,
     registerRendererBridge(vscode, NOTEBOOK_TYPE, (notebook) => controller.clientFor(notebook)),
     registerLanguageFeatures(context, NOTEBOOK_TYPE, log),
+    registerVariablesView(NOTEBOOK_TYPE, (notebook) => controller.clientFor(notebook)),
     vscode.workspace.registerNotebookSerializer(NOTEBOOK_TYPE, new FernbSerializer(), {
       transientOutputs: false,
       transientCellMetadata: {},

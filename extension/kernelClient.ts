@@ -12,6 +12,7 @@ import {
   type FromKernel,
   type OutputItem,
   type ToKernel,
+  type VariablesMessage,
 } from "../protocol";
 
 export interface KernelClientOptions {
@@ -256,9 +257,36 @@ export class KernelClient extends EventEmitter {
     return this.currentEntry()?.[1];
   }
 
+  /**
+   * The kernel's top-level variables and TensorFlow.js memory (the variables view), or undefined
+   * when the kernel is not running or does not answer within `timeoutMs` (a cell blocking it).
+   */
+  inspect(timeoutMs = 3000): Promise<VariablesMessage | undefined> {
+    if (!this.running || !this.child?.connected) return Promise.resolve(undefined);
+    const requestId = ++this.inspectId;
+    return new Promise((resolve) => {
+      const done = (answer: VariablesMessage | undefined) => {
+        clearTimeout(timer);
+        this.off("variables", onAnswer);
+        resolve(answer);
+      };
+      const onAnswer = (answer: VariablesMessage) => {
+        if (answer.requestId === requestId) done(answer);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      this.on("variables", onAnswer);
+      this.send({ type: "inspect", requestId });
+    });
+  }
+  private inspectId = 0;
+
   private onMessage(message: Exclude<FromKernel, { type: "ready" }>): void {
     if (message.type === "renderer-reply") {
       this.emit("renderer-reply", message.rendererId, message.message);
+      return;
+    }
+    if (message.type === "variables") {
+      this.emit("variables", message);
       return;
     }
     const entry = this.pending.get(message.executionId);

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import * as fer from "./fer/index";
 import { attachNotebook } from "./fer/progress";
 import { handleReviewRendererMessage } from "./fer/curation/review";
+import { describeVariables } from "./inspect";
 import { parseToKernel, PROTOCOL_VERSION, RENDERER_ID, type ExecuteRequest, type FromKernel, type RendererMessageRequest } from "../protocol";
 
 if (!process.send) {
@@ -140,6 +141,10 @@ process.on("message", (raw) => {
       break;
     case "renderer-message":
       void onRendererMessage(message);
+      break;
+    case "inspect":
+      // The variables view: answered between two awaits of a running cell too.
+      send({ type: "variables", requestId: message.requestId, ...describeVariables(executor!.variables, ["display", "kernel"], () => fer.tf.memory()) });
       break;
     case "interrupt":
       queue.length = 0;

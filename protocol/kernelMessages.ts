@@ -47,7 +47,16 @@ export interface RendererMessageRequest {
   message: unknown;
 }
 
-export type ToKernel = ExecuteRequest | InterruptRequest | ShutdownRequest | RendererMessageRequest;
+/**
+ * Asks for the kernel's top-level variables and TensorFlow.js memory (the variables view); answered
+ * by a `variables` message with the same requestId, between two awaits of a running cell too.
+ */
+export interface InspectRequest {
+  type: "inspect";
+  requestId: number;
+}
+
+export type ToKernel = ExecuteRequest | InterruptRequest | ShutdownRequest | RendererMessageRequest | InspectRequest;
 
 // ---- kernel → extension -------------------------------------------------------------------------
 
@@ -101,4 +110,37 @@ export interface RendererReplyMessage {
   message: unknown;
 }
 
-export type FromKernel = ReadyMessage | StreamMessage | DisplayMessage | ExecuteResult | RendererReplyMessage;
+/** A tensor's shape, dtype and memory (bytes of its values). */
+export interface TensorInfo {
+  shape: number[];
+  dtype: string;
+  bytes: number;
+  /** True for a tensor already disposed (its memory is freed; using it throws). */
+  disposed?: boolean;
+}
+
+/** One top-level name of the kernel (a variable, function, class or import of a cell). */
+export interface VariableInfo {
+  name: string;
+  /** The value's type as the kernel sees it at run time: "number", "string", "Tensor", "LayersModel", "FaceDataset", "Array", "function", … */
+  type: string;
+  /** A one-line preview of the value ("0.5", "'happy'", "Array(3) [1, 2, 3]"), at most about 120 characters. */
+  preview: string;
+  tensor?: TensorInfo;
+  /** A TensorFlow.js model: its parameters, layers and the memory of its weights. */
+  model?: { parameters: number; layers: number; bytes: number };
+  /** Tensors held directly in an array or a plain object (e.g. `[x, y]`): how many and their memory. */
+  tensors?: { count: number; bytes: number };
+}
+
+/** The kernel's answer to an InspectRequest. */
+export interface VariablesMessage {
+  type: "variables";
+  requestId: number;
+  /** In declaration order. */
+  variables: VariableInfo[];
+  /** tf.memory(): every tensor the kernel holds, named or not (a growing count is a leak). */
+  memory?: { numTensors: number; numBytes: number; numDataBuffers: number };
+}
+
+export type FromKernel = ReadyMessage | StreamMessage | DisplayMessage | ExecuteResult | RendererReplyMessage | VariablesMessage;

@@ -4,7 +4,7 @@
  * first problem. Pure functions (no Node or DOM API), so the kernel, the extension and the
  * renderers all run the same checks.
  */
-import type { DisplayMessage, ExecuteRequest, ExecuteResult, FromKernel, OutputItem, ReadyMessage, StreamMessage, ToKernel } from "./kernelMessages";
+import type { DisplayMessage, ExecuteRequest, ExecuteResult, FromKernel, OutputItem, ReadyMessage, StreamMessage, ToKernel, VariablesMessage } from "./kernelMessages";
 import {
   REVIEW_ACTIONS,
   REVIEW_CAM_MAX_SIDE,
@@ -53,6 +53,8 @@ export function parseToKernel(value: unknown): ToKernel | undefined {
       return isRendererId(value.rendererId) && "message" in value && value.message !== undefined
         ? { type: "renderer-message", rendererId: value.rendererId, message: value.message }
         : undefined;
+    case "inspect":
+      return typeof value.requestId === "number" && Number.isFinite(value.requestId) ? { type: "inspect", requestId: value.requestId } : undefined;
     default:
       return undefined;
   }
@@ -95,9 +97,27 @@ export function parseFromKernel(value: unknown): FromKernel | undefined {
       return isRendererId(value.rendererId) && "message" in value && value.message !== undefined
         ? { type: "renderer-reply", rendererId: value.rendererId, message: value.message }
         : undefined;
+    case "variables":
+      return typeof value.requestId === "number" && Array.isArray(value.variables) && value.variables.every(isVariableInfo) && (value.memory === undefined || isMemory(value.memory))
+        ? (value as unknown as VariablesMessage)
+        : undefined;
     default:
       return undefined;
   }
+}
+
+function isVariableInfo(value: unknown): boolean {
+  if (!isObject(value) || typeof value.name !== "string" || typeof value.type !== "string" || typeof value.preview !== "string") return false;
+  const t = value.tensor;
+  if (t !== undefined && !(isObject(t) && Array.isArray(t.shape) && t.shape.every((d) => typeof d === "number") && typeof t.dtype === "string" && typeof t.bytes === "number")) return false;
+  const m = value.model;
+  if (m !== undefined && !(isObject(m) && typeof m.parameters === "number" && typeof m.layers === "number" && typeof m.bytes === "number")) return false;
+  const ts = value.tensors;
+  return ts === undefined || (isObject(ts) && typeof ts.count === "number" && typeof ts.bytes === "number");
+}
+
+function isMemory(value: unknown): boolean {
+  return isObject(value) && typeof value.numTensors === "number" && typeof value.numBytes === "number" && typeof value.numDataBuffers === "number";
 }
 
 // ---- review renderer ↔ kernel ---------------------------------------------------------------------
