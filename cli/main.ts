@@ -11,6 +11,7 @@ import { renderHtmlReport } from "./htmlReport";
 import { evaluateCommand, EVALUATE_FLAGS } from "./evaluate";
 import { predictCommand, PREDICT_FLAGS } from "./predict";
 import { auditCommand, AUDIT_FLAGS } from "./audit";
+import { facesCommand, FACES_FLAGS, FACES_USAGE } from "./faces";
 import { writeOutputFileSync } from "./output";
 import { UsageError, existingFile, outputFile, parseArgs, type FlagSpec } from "./args";
 import { setLineWriter } from "../kernel/fer/progress";
@@ -27,9 +28,11 @@ const USAGE = `Usage:
       weighted-F1, per-class precision/recall/F1, confusion matrix, calibration. With --json the
       last line printed is one JSON object (accuracy, macroF1, perClass, confusion, n, ...).
 
-  fernb predict --model <model dir> [--json] [--backend wasm|cpu|...] [--] <image or folder>...
-      Prints, per image, the seven emotion probabilities and the top class. Images of any size and
-      format are decoded and resized as in training.
+  fernb predict --model <model dir> [--json] [--backend wasm|cpu|...] [--detect auto|always|never] [--min-face 20] [--min-score 0.75] [--annotate <folder>] [--] <image or folder>...
+      Prints, per face, the seven emotion probabilities and the top class. Faces are found in
+      photos first (--detect auto: unless the image is already a face crop), aligned and cropped;
+      face crops are decoded and resized as in training. --annotate writes each photo with the
+      boxes and labels drawn (<name>.annotated.jpg).
 
   fernb audit --data <folder> [--model <model dir>] [--folds k] [--epochs n] [--limit n] [--json] [--backend wasm|cpu|...]
               [--rank loss|normalized_margin|confidence_weighted_entropy|knn|loss+knn|rank_average|plain-loss]
@@ -41,6 +44,8 @@ const USAGE = `Usage:
       duplicates with different labels first; --rank plain-loss is the single-crop loss ranking.
       With --json the last line is {"ranking":{...},"suspects":[{"path","label","suggested","score",
       "wrongShare"}, ...], ...}.
+
+${FACES_USAGE}
 
   Every argument is checked before any work starts (a bad value is reported with this usage and
   exit code 2); output is complete whether it goes to a terminal, a file or a pipe.`;
@@ -114,6 +119,11 @@ async function main(argv: string[]): Promise<number> {
       if (positional.length > 0) throw new UsageError(`fernb audit takes no file arguments (unexpected ${JSON.stringify(positional[0])}); use --data.`, "audit");
       return auditCommand(flags);
     }
+    case "faces": {
+      const { positional, flags } = parseArgs("faces", rest, FACES_FLAGS);
+      if (flags.help) return help("faces");
+      return facesCommand(positional, flags);
+    }
     case "predict": {
       const { positional, flags } = parseArgs("predict", rest, PREDICT_FLAGS);
       if (flags.help) return help("predict");
@@ -123,11 +133,11 @@ async function main(argv: string[]): Promise<number> {
     case "help":
     case "--help":
     case "-h":
-      if (command === "help" && rest.length > 0) return help(["run", "evaluate", "predict", "audit"].includes(rest[0]) ? rest[0] : undefined);
+      if (command === "help" && rest.length > 0) return help(["run", "evaluate", "predict", "audit", "faces"].includes(rest[0]) ? rest[0] : undefined);
       console.log(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`Unknown command ${JSON.stringify(command)}: use run, evaluate, predict or audit.`);
+      throw new UsageError(`Unknown command ${JSON.stringify(command)}: use run, evaluate, predict, audit or faces.`);
   }
 }
 

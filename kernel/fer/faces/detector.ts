@@ -181,7 +181,10 @@ export class FaceDetector {
   /** Detects faces in a photo (path, encoded bytes or a `readPhoto` result). Best score first. */
   async detect(input: string | Uint8Array | Photo, options: DetectOptions = {}): Promise<DetectedFace[]> {
     const photo = await readPhoto(input);
-    const o = { ...DEFAULT_DETECT_OPTIONS, ...options };
+    // Options left undefined keep their defaults (a spread would overwrite them with undefined).
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as DetectOptions;
+    const o = { ...DEFAULT_DETECT_OPTIONS, ...given };
+    if (!(o.minScore > 0 && o.minScore <= 1)) throw new RangeError(`minScore must be in (0, 1], got ${o.minScore}`);
     if (!(o.minFace > 0)) throw new RangeError(`minFace must be a positive number of pixels, got ${o.minFace}`);
     const S = this.inputSize;
     const { width: W, height: H } = photo;

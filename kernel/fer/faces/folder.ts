@@ -104,7 +104,7 @@ export function listPhotos(inputs: string[]): InputPhoto[] {
 
 /** A string naming the settings crops were made with; a folder holds crops of one setting only. */
 export function settingsKey(o: Required<FolderOptions>): string {
-  return `${DETECTOR_ID};size=${o.spec.height}x${o.spec.width}x${o.spec.channels};minFace=${o.minFace};minScore=${o.minScore};margin=${o.margin}`;
+  return `${DETECTOR_ID};faces-pipeline=1;size=${o.spec.height}x${o.spec.width}x${o.spec.channels};minFace=${o.minFace};minScore=${o.minScore};margin=${o.margin}`;
 }
 
 async function readManifest(file: string): Promise<ManifestRecord[]> {
