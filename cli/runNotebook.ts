@@ -55,6 +55,7 @@ export async function runNotebook(source: Notebook, options: RunOptions): Promis
   const codeCells = notebook.cells.map((c, i) => ({ cell: c, index: i })).filter((c) => c.cell.kind === "code");
   const client = new KernelClient({ kernelPath: options.kernelPath, cwd: options.cwd });
   client.on("log", (text: string) => process.stderr.write(text));
+  client.on("interrupted-output", (cellLabel: string, text: string) => process.stderr.write(`(${cellLabel}, interrupted, still running) ${text}`));
   let order = 0;
   try {
     await client.start();

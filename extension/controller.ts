@@ -137,6 +137,15 @@ export class FerKernelController implements vscode.Disposable {
       const client = new KernelClient({ kernelPath: this.kernelPath, cwd, nodePath: config.get<string>("nodePath") || undefined });
       const name = path.basename(notebook.uri.path);
       client.on("log", (text: string) => this.log.append(`[${name}] ${text}`));
+      // Code an interrupted cell left behind (a timer, a callback) that still writes: never shown in
+      // a later cell, never silently logged either: the user is told once per cell and offered a restart.
+      const warned = new Set<string>();
+      client.on("interrupted-output", (cellLabel: string, text: string) => {
+        this.log.append(`[${name}] (${cellLabel}, interrupted, still running) ${text}`);
+        if (warned.has(cellLabel)) return;
+        warned.add(cellLabel);
+        void this.offerRestartForLeftover(notebook, cellLabel);
+      });
       client.on("exit", (how: string) => {
         this.log.appendLine(`[${name}] kernel process ended (${how})`);
         this.updateStatus();
@@ -204,6 +213,17 @@ export class FerKernelController implements vscode.Disposable {
     kernel.generation++;
     const seconds = vscode.workspace.getConfiguration("fernb", notebook.uri).get<number>("interruptTimeoutSeconds") ?? 5;
     await kernel.client.interrupt(seconds * 1000);
+  }
+
+  private async offerRestartForLeftover(notebook: vscode.NotebookDocument, cellLabel: string): Promise<void> {
+    const choice = await vscode.window.showWarningMessage(
+      `${cellLabel} was interrupted, but code it started (a timer or callback) is still running and writing output; ` +
+        "its output goes to the fernb Output channel. Restart the kernel to stop it (its variables will be lost).",
+      "Restart Kernel",
+      "Show Output",
+    );
+    if (choice === "Restart Kernel") await this.restart(notebook);
+    else if (choice === "Show Output") this.log.show(true);
   }
 
   private async offerRestart(notebook: vscode.NotebookDocument): Promise<void> {

@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { checkMessageShape } from "../protocol/messageShape";
 import { EventEmitter } from "node:events";
+import type { Socket } from "node:net";
 import {
   parseFromKernel,
   PROTOCOL_VERSION,
@@ -44,7 +45,11 @@ export interface ExecutionOutcome {
 interface Pending {
   observer: ExecutionObserver;
   resolve: (outcome: ExecutionOutcome) => void;
+  cellLabel: string;
 }
+
+/** The kernel reads interrupt requests from this descriptor (a pipe beside the IPC channel). */
+const CONTROL_FD = 4;
 
 export const KERNEL_NOT_RESPONDING =
   "The cell did not stop after the interrupt: it is blocking the kernel (a synchronous loop never yields). " +
@@ -53,8 +58,10 @@ export const KERNEL_NOT_RESPONDING =
 
 /**
  * Events: `exit` (description: string) when the process ends, `log` (text) for kernel output
- * that belongs to no running cell, `renderer-reply` (rendererId: string, message: unknown) when the
- * kernel answers a renderer message (see `sendRendererMessage`).
+ * that belongs to no running cell, `interrupted-output` (cellLabel: string, text: string) for
+ * output of code that an interrupted cell left behind (a timer or callback it started, which the
+ * interrupt cannot stop), `renderer-reply` (rendererId: string, message: unknown) when the kernel
+ * answers a renderer message (see `sendRendererMessage`).
  */
 export class KernelClient extends EventEmitter {
   private child: ChildProcess | undefined;
@@ -64,6 +71,10 @@ export class KernelClient extends EventEmitter {
   /** Set when an interrupt did not stop the running cell; cleared by a restart. */
   private unresponsive = false;
   private stopping = false;
+  /** Interrupt requests go here: a thread of the kernel reads them even while a cell blocks its event loop. */
+  private control: Socket | undefined;
+  /** Labels of interrupted executions, to tell their leftover output apart (the latest 100). */
+  private readonly interrupted = new Map<number, string>();
 
   constructor(private readonly options: KernelClientOptions) {
     super();
@@ -88,13 +99,21 @@ export class KernelClient extends EventEmitter {
     const child = fork(this.options.kernelPath, [], {
       cwd: this.options.cwd,
       execPath: this.options.nodePath || process.execPath,
-      env: { ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: "1" },
+      env: { ...process.env, ...this.options.env, ELECTRON_RUN_AS_NODE: "1", FERNB_CONTROL_FD: String(CONTROL_FD) },
       // Not the parent's flags (a debugger port, a TypeScript loader): the kernel is plain Node.
       execArgv: [],
       serialization: "advanced",
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      // fd 4: the control pipe. Its end also tells the kernel that this process is gone.
+      stdio: ["ignore", "pipe", "pipe", "ipc", "pipe"],
     });
     this.child = child;
+    const control = child.stdio[CONTROL_FD] as Socket | null;
+    if (control) {
+      control.on("error", () => undefined);
+      // Never keeps this process alive; closes with it.
+      control.unref?.();
+    }
+    this.control = control ?? undefined;
     let stderrTail = "";
     const raw = (name: "stdout" | "stderr") => (chunk: Buffer) => {
       // Writes that bypass the kernel's stream capture (native code, early start-up failures).
@@ -151,7 +170,11 @@ export class KernelClient extends EventEmitter {
         const how = signal ? `killed by ${signal}` : `exit code ${code}`;
         const why = this.stopping ? "The kernel was restarted" : `The FER kernel process stopped unexpectedly (${how})`;
         reject(new Error(`${why} before it was ready.${stderrTail ? `\n${stderrTail}` : ""}`));
-        if (this.child === child) this.child = undefined;
+        if (this.child === child) {
+          this.child = undefined;
+          this.control = undefined;
+        }
+        control?.destroy();
         this.failPending(
           this.stopping
             ? { name: "KernelRestarted", message: "The kernel was restarted while this cell ran; its variables are gone.", stack: "" }
@@ -175,21 +198,27 @@ export class KernelClient extends EventEmitter {
     await this.start();
     const executionId = ++this.nextId;
     return new Promise<ExecutionOutcome>((resolve) => {
-      this.pending.set(executionId, { observer, resolve });
+      this.pending.set(executionId, { observer, resolve, cellLabel });
       this.send({ type: "execute", executionId, cellLabel, code });
     });
   }
 
   /**
-   * Asks the running cell to stop (IPC message, plus SIGINT which breaks synchronous code).
-   * If it has not stopped after `timeoutMs`, its execution ends with KERNEL_NOT_RESPONDING and the
-   * kernel refuses work until restarted. Resolves true if the cell stopped.
+   * Asks the running cell to stop: through the control pipe, read by a thread of the kernel that
+   * works while the cell's code loops, with the cell's execution id (so it never stops a later
+   * cell), and by IPC, which also drops queued cells. Without a control pipe, SIGINT breaks a
+   * cell's synchronous start (not sent otherwise: a signal that arrives after the cell stopped
+   * would break the next one). If it has not stopped after `timeoutMs`, its execution ends with
+   * KERNEL_NOT_RESPONDING and the kernel refuses work until restarted. Resolves true if the cell
+   * stopped.
    */
   async interrupt(timeoutMs = 5000): Promise<boolean> {
     const current = this.currentEntry();
     if (!current || !this.child) return true;
+    const piped = this.control !== undefined && !this.control.destroyed && this.control.writable;
+    if (piped) this.control!.write(`i ${current[0]}\n`);
     this.send({ type: "interrupt" });
-    if (process.platform !== "win32") this.child.kill("SIGINT");
+    if (!piped && process.platform !== "win32") this.child.kill("SIGINT");
     const stopped = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
       const original = current[1].resolve;
@@ -293,6 +322,7 @@ export class KernelClient extends EventEmitter {
     switch (message.type) {
       case "stream":
         if (entry) entry.observer.onStream(message.name, message.text);
+        else if (this.interrupted.has(message.executionId)) this.emit("interrupted-output", this.interrupted.get(message.executionId), message.text);
         else this.emit("log", message.text);
         break;
       case "display":
@@ -301,6 +331,10 @@ export class KernelClient extends EventEmitter {
       case "result":
         if (entry) {
           this.pending.delete(message.executionId);
+          if (message.interrupted) {
+            this.interrupted.set(message.executionId, entry.cellLabel);
+            if (this.interrupted.size > 100) this.interrupted.delete(this.interrupted.keys().next().value!);
+          }
           entry.resolve({ ok: message.ok, error: message.error, interrupted: message.interrupted });
         }
         break;

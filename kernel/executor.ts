@@ -5,11 +5,13 @@
  * maps error positions back to the cell's own line numbers.
  */
 import * as vm from "node:vm";
+import { AsyncLocalStorage } from "node:async_hooks";
 import * as ts from "@tslab/typescript-for-tslab";
 import { createConverter, type Converter, type Diagnostic } from "tslab/dist/converter";
 import { createRequire } from "tslab/dist/executor";
 import { createLineMap } from "./lineMap";
 import { expandShorthandProperties } from "./shorthand";
+import { instrumentCode } from "./instrument";
 import type { CellError } from "../protocol";
 
 export interface CellOutcome {
@@ -40,6 +42,29 @@ const CELL_FILE = /fernb-cell-(\d+)\.js:(\d+)(?::(\d+))?/g;
 interface Bridge {
   exports: Record<string, unknown>;
   require: NodeJS.Require;
+  /** The interrupt checks and guards that instrumentCode inserts (see kernel/instrument.ts). */
+  check: () => void;
+  checkNow: () => void;
+  guard: (value: unknown) => unknown;
+  guardIterable: (iterable: unknown) => unknown;
+}
+
+/** Parameter names of the cell wrapper through which instrumented code reaches the bridge. */
+const INSTRUMENT_NAMES = { check: "__fernbCheck", checkNow: "__fernbCheckNow", guard: "__fernbGuard", guardIterable: "__fernbGuardIterable" };
+
+/**
+ * One run of one cell. Node's AsyncLocalStorage carries it into everything the cell's code starts:
+ * the code after each `await`, callbacks and timers it schedules, functions of earlier cells it
+ * calls. So the checks know which run the code belongs to, and an interrupted run stays stopped
+ * while later cells run.
+ */
+class CellRun {
+  readonly abort = new AbortController();
+  interrupted = false;
+  finished = false;
+  /** Rejecters of this run's guarded awaits that are still pending. */
+  readonly pending = new Set<(reason: unknown) => void>();
+  constructor(readonly executionId: number) {}
 }
 
 export interface ExecutorOptions {
@@ -132,8 +157,19 @@ export class CellExecutor {
   private readonly scripts = new Map<number, CellScript>();
   private prevDecl: string;
   private scriptCounter = 0;
-  private abort = new AbortController();
-  private rejectInterrupt: ((reason: unknown) => void) | undefined;
+  private readonly runs = new AsyncLocalStorage<CellRun>();
+  /** The run of the latest cell (running or finished). */
+  private current: CellRun | undefined;
+  private autoExecutionId = 0;
+  /**
+   * Interrupt requests from any thread: slot 0 holds the execution id of the latest run to
+   * interrupt. The kernel's watchdog thread writes it while this thread may be busy in a loop of
+   * the cell; the loop checks read it, so a synchronous loop stops without the event loop.
+   */
+  readonly interruptRequests = new Int32Array(new SharedArrayBuffer(4));
+  private seenRequest = 0;
+  /** Set by the first interrupt; from then on loop checks also look for an interrupted run (code of an interrupted cell that caught the interrupt). */
+  private interruptedOnce = false;
 
   constructor(private readonly options: ExecutorOptions) {
     const builtins = options.builtinModules ?? {};
@@ -145,23 +181,133 @@ export class CellExecutor {
     Object.assign(locals, options.preludeValues);
     this.locals = locals;
     const values = Object.fromEntries(Object.entries(builtins).map(([name, m]) => [name, m.value]));
-    const bridge: Bridge = { exports: locals, require: withBuiltins(createRequire(options.rootDir), values) };
+    let loopCount = 0;
+    const bridge: Bridge = {
+      exports: locals,
+      require: withBuiltins(createRequire(options.rootDir), values),
+      // Runs at every loop iteration of cell code, so it does little: the shared memory is read every
+      // 16th iteration (Atomics.load costs about 20 ns, the counter about 1-3 ns).
+      check: () => {
+        if (++loopCount < 16) return;
+        loopCount = 0;
+        this.checkLoop();
+      },
+      checkNow: () => {
+        if (Atomics.load(this.interruptRequests, 0) !== this.seenRequest) this.takeRequests(false);
+        if (this.interruptedOnce) this.throwIfRunInterrupted();
+      },
+      guard: (value) => {
+        const run = this.runs.getStore();
+        return run ? this.guardIn(run, value) : value;
+      },
+      guardIterable: (iterable) => this.guardIterable(iterable),
+    };
     vm.runInThisContext("(bridge) => { globalThis.__fernb__ = bridge; }")(bridge);
   }
 
-  /** Aborted when the running cell is interrupted; long loops check it (the training loop does). */
+  /**
+   * Aborted when the cell is interrupted; long loops check it (the training loop does). Inside a
+   * cell's code (after its awaits too) it is that cell's signal, elsewhere the latest cell's.
+   */
   get signal(): AbortSignal {
-    return this.abort.signal;
+    return (this.runs.getStore() ?? this.current)?.abort.signal ?? new AbortController().signal;
   }
 
-  /** Stops the running cell at its next `await` (or at once, for the cell's synchronous start). */
-  interrupt(): void {
-    this.abort.abort(new InterruptedError());
-    this.rejectInterrupt?.(new InterruptedError());
+  /** The execution id of the cell whose code is running now (undefined outside any cell's code). */
+  get callerExecutionId(): number | undefined {
+    return this.runs.getStore()?.executionId;
   }
 
-  async execute(code: string, label: string): Promise<CellOutcome> {
-    this.abort = new AbortController();
+  /** True when the code running now belongs to a cell that was interrupted. */
+  get callerInterrupted(): boolean {
+    return this.runs.getStore()?.interrupted === true;
+  }
+
+  /**
+   * Stops the running cell (only if it is execution `executionId`, when given): its pending
+   * awaits end with the interruption at once, its loops stop at their next iteration, and none of
+   * its statements runs afterwards. Variables it defined so far are kept.
+   */
+  interrupt(executionId?: number): void {
+    const run = this.current;
+    if (!run || run.finished || (executionId !== undefined && run.executionId !== executionId)) return;
+    this.interruptRun(run);
+  }
+
+  private interruptRun(run: CellRun): void {
+    if (run.interrupted) return;
+    run.interrupted = true;
+    this.interruptedOnce = true;
+    // Abort listeners (a progress bar that says where it stopped) run in the cell's own context.
+    this.runs.run(run, () => run.abort.abort(new InterruptedError()));
+    const pending = [...run.pending];
+    run.pending.clear();
+    for (const reject of pending) reject(new InterruptedError());
+  }
+
+  /** Applies interrupt requests written by another thread; with `thenThrow`, stops the caller if its run is interrupted. */
+  private takeRequests(thenThrow: boolean): void {
+    const id = Atomics.load(this.interruptRequests, 0);
+    this.seenRequest = id;
+    this.interrupt(id);
+    if (thenThrow) this.throwIfRunInterrupted();
+  }
+
+  private checkLoop(): void {
+    if (Atomics.load(this.interruptRequests, 0) !== this.seenRequest) this.takeRequests(true);
+    else if (this.interruptedOnce) this.throwIfRunInterrupted();
+  }
+
+  private throwIfRunInterrupted(): void {
+    if (this.runs.getStore()?.interrupted) throw new InterruptedError();
+  }
+
+  /** A promise of `value` that rejects with the interruption as soon as `run` is interrupted. */
+  private guardIn(run: CellRun, value: unknown): Promise<unknown> {
+    if (Atomics.load(this.interruptRequests, 0) !== this.seenRequest) this.takeRequests(false);
+    if (run.interrupted) return Promise.reject(new InterruptedError());
+    return new Promise((resolve, reject) => {
+      run.pending.add(reject);
+      Promise.resolve(value).then(
+        (v) => {
+          run.pending.delete(reject);
+          if (run.interrupted) reject(new InterruptedError());
+          else resolve(v);
+        },
+        (e) => {
+          run.pending.delete(reject);
+          reject(run.interrupted ? new InterruptedError() : e);
+        },
+      );
+    });
+  }
+
+  /** The iterable of a `for await` loop, each of its steps guarded. */
+  private guardIterable(iterable: unknown): unknown {
+    const run = this.runs.getStore();
+    const make = (iterable as { [Symbol.asyncIterator]?: () => AsyncIterator<unknown> } | null | undefined)?.[Symbol.asyncIterator];
+    if (!run || typeof make !== "function") return iterable;
+    const source = make.call(iterable);
+    const guarded: AsyncIterableIterator<unknown> = {
+      [Symbol.asyncIterator]: () => guarded,
+      next: (...args: [] | [unknown]) => this.guardIn(run, Reflect.apply(source.next, source, args)) as Promise<IteratorResult<unknown>>,
+      return: (value?: unknown) => Promise.resolve(source.return ? source.return(value) : { value, done: true as const }),
+    };
+    if (source.throw) guarded.throw = (e?: unknown) => Promise.resolve(source.throw!(e));
+    return guarded;
+  }
+
+  async execute(code: string, label: string, executionId = --this.autoExecutionId): Promise<CellOutcome> {
+    const run = new CellRun(executionId);
+    this.current = run;
+    try {
+      return await this.executeRun(run, code, label);
+    } finally {
+      run.finished = true;
+    }
+  }
+
+  private async executeRun(run: CellRun, code: string, label: string): Promise<CellOutcome> {
     code = expandShorthandProperties(code);
     const converted = this.converter.convert(this.prevDecl, code);
     if (converted.diagnostics.length > 0) {
@@ -173,31 +319,35 @@ export class CellExecutor {
     }
     const id = ++this.scriptCounter;
     this.scripts.set(id, { label, toSourceLine: createLineMap(code, converted.output) });
-    const prefix = converted.hasToplevelAwait ? "(async function(exports, require) { " : "(function(exports, require) { ";
-    const wrapped = `${prefix}${converted.output}\n})(__fernb__.exports, __fernb__.require)`;
+    const n = INSTRUMENT_NAMES;
+    const params = `exports, require, ${n.check}, ${n.checkNow}, ${n.guard}, ${n.guardIterable}`;
+    const prefix = converted.hasToplevelAwait ? `(async function(${params}) { ` : `(function(${params}) { `;
+    const wrapped = instrumentCode(
+      `${prefix}${converted.output}\n})(__fernb__.exports, __fernb__.require, __fernb__.check, __fernb__.checkNow, __fernb__.guard, __fernb__.guardIterable)`,
+      n,
+    );
 
-    const interrupted = new Promise<never>((_, reject) => {
-      this.rejectInterrupt = reject;
-    });
-    interrupted.catch(() => undefined);
     try {
-      const result: unknown = vm.runInThisContext(wrapped, {
-        filename: `${CELL_FILE_PREFIX}${id}.js`,
-        breakOnSigint: true,
-      });
-      if (converted.hasToplevelAwait) await Promise.race([result, interrupted]);
+      const result: unknown = this.runs.run(run, () =>
+        vm.runInThisContext(wrapped, {
+          filename: `${CELL_FILE_PREFIX}${id}.js`,
+          breakOnSigint: true,
+        }),
+      );
+      // Ends with the interruption at once, whatever the cell's code is waiting for.
+      if (converted.hasToplevelAwait) await this.guardIn(run, result);
     } catch (e) {
       // Keep what the cell declared: values assigned before the failure stay usable.
       this.prevDecl = converted.declOutput ?? this.prevDecl;
-      const wasInterrupt = e instanceof InterruptedError || this.abort.signal.aborted || isSigintBreak(e);
+      const wasInterrupt = e instanceof InterruptedError || run.interrupted || isSigintBreak(e);
+      // Whatever the cell started before a SIGINT broke it stops too.
+      if (wasInterrupt) this.interruptRun(run);
       return {
         ok: false,
         hasValue: false,
         interrupted: wasInterrupt,
         error: wasInterrupt ? interruptError() : this.runtimeError(e),
       };
-    } finally {
-      this.rejectInterrupt = undefined;
     }
     this.prevDecl = converted.declOutput ?? this.prevDecl;
     const name = converted.lastExpressionVar;

@@ -5,8 +5,9 @@
  */
 import { createDisplay, DISPLAY_DECLARATIONS, DISPLAY_HANDLE, itemsForValue } from "./display";
 import { checkMessageShape, RENDERER_MESSAGE_LIMITS } from "../protocol/messageShape";
-import { CellExecutor } from "./executor";
+import { CellExecutor, InterruptedError } from "./executor";
 import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
+import { controlFdFromEnv, startWatchdog } from "./watchdog";
 import * as path from "node:path";
 import * as fer from "./fer/index";
 import { attachNotebook } from "./fer/progress";
@@ -27,10 +28,19 @@ function send(message: FromKernel): void {
 let currentExecution = 0;
 
 function captureStream(stream: NodeJS.WriteStream, name: "stdout" | "stderr"): void {
+/**
+ * The cell whose code writes: code keeps the cell it came from after its awaits, in its timers
+ * and callbacks (AsyncLocalStorage), so output of an earlier cell's leftover code is never shown
+ * in a later cell. Kernel code outside any cell writes to the current one.
+ */
+function outputExecution(): number {
+  return executor?.callerExecutionId ?? currentExecution;
+}
+
   const decoder = new TextDecoder();
   stream.write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean => {
     const text = typeof chunk === "string" ? chunk : decoder.decode(chunk);
-    send({ type: "stream", executionId: currentExecution, name, text });
+    send({ type: "stream", executionId: outputExecution(), name, text });
     const done = typeof encoding === "function" ? encoding : callback;
     if (typeof done === "function") process.nextTick(done as () => void);
     return true;
@@ -40,7 +50,7 @@ captureStream(process.stdout, "stdout");
 captureStream(process.stderr, "stderr");
 
 const display = createDisplay((displayId, update, items) =>
-  send({ type: "display", executionId: currentExecution, displayId, update, items }),
+  send({ type: "display", executionId: outputExecution(), displayId, update, items }),
 );
 let executor: CellExecutor | undefined;
 const kernel = createKernelApi(() => executor?.signal);
@@ -55,10 +65,13 @@ attachNotebook(display, () => executor?.signal);
 
 // Errors from code still running after its cell ended must not kill the kernel and its state.
 const onUncaughtException = (e: unknown) => {
+// An interruption that ends leftover code of an interrupted cell (a timer's loop) is no error.
   process.stderr.write(`Uncaught exception from background code:\n${executor!.runtimeError(e).stack}\n`);
+  if (e instanceof InterruptedError) return;
 };
 const onUnhandledRejection = (e: unknown) => {
   process.stderr.write(`Unhandled promise rejection from background code:\n${executor!.runtimeError(e).stack || String(e)}\n`);
+  if (e instanceof InterruptedError) return;
 };
 process.on("uncaughtException", onUncaughtException);
 process.on("unhandledRejection", onUnhandledRejection);
@@ -73,10 +86,20 @@ function keepOnlyOurErrorHandlers(): void {
   process.on("uncaughtException", onUncaughtException);
   process.on("unhandledRejection", onUnhandledRejection);
 }
-// SIGINT breaks synchronous cell code (vm breakOnSigint); otherwise it interrupts cooperatively.
-process.on("SIGINT", () => executor!.interrupt());
+// SIGINT serves only to break the synchronous start of a cell (vm breakOnSigint). Otherwise it is
+// ignored: the interrupt itself arrives with its execution id (control pipe, IPC), so a late
+// signal cannot stop the next cell. Ctrl-C in a terminal running `fernb run` reaches the kernel too;
+// the watchdog then stops it when the CLI is gone.
+process.on("SIGINT", () => undefined);
 process.on("disconnect", () => process.exit(0));
 
+// Interrupts while the main thread is busy in a cell, and the end of the kernel with its client.
+startWatchdog({
+  interruptRequests: executor.interruptRequests,
+  controlFd: controlFdFromEnv(),
+  onInterrupt: (executionId) => executor!.interrupt(executionId),
+  onParentGone: () => process.exit(0),
+});
 const queue: ExecuteRequest[] = [];
 let running = false;
 
@@ -86,7 +109,7 @@ async function drain(): Promise<void> {
   while (queue.length > 0) {
     const request = queue.shift()!;
     currentExecution = request.executionId;
-    const outcome = await executor!.execute(request.code, request.cellLabel);
+    const outcome = await executor!.execute(request.code, request.cellLabel, request.executionId);
     const isHandle = typeof outcome.value === "object" && outcome.value !== null && DISPLAY_HANDLE in outcome.value;
     if (outcome.hasValue && !isHandle) {
       send({ type: "display", executionId: request.executionId, displayId: `result-${request.executionId}`, update: false, items: itemsForValue(outcome.value) });
@@ -147,7 +170,10 @@ process.on("message", (raw) => {
       send({ type: "variables", requestId: message.requestId, ...describeVariables(executor!.variables, ["display", "kernel"], () => fer.tf.memory()) });
       break;
     case "interrupt":
-      queue.length = 0;
+      // Cells queued behind the running one do not start; each ends as interrupted.
+      for (const dropped of queue.splice(0)) {
+        send({ type: "result", executionId: dropped.executionId, ok: false, interrupted: true, error: { name: "Interrupted", message: "The cell was interrupted before it started.", stack: "" } });
+      }
       executor!.interrupt();
       break;
     case "shutdown":

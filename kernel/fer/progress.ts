@@ -77,10 +77,18 @@ export function progressBar(title: string, total: number, options: { doneAtStart
   const write = options.write ?? ((line: string) => lineWriter(line));
   let last = 0;
   let handle: DisplayHandle<string> | undefined;
-  const render = (done: number, status: string, final: boolean) => {
+  let lastDone = options.doneAtStart ?? 0;
+  let lastStatus = "";
+  let stopped = false;
+  const render = (done: number, status: string, final: boolean | "interrupted") => {
     const pct = total > 0 ? Math.min(100, (100 * done) / total) : 100;
     const left = eta.secondsLeft(done);
-    const timing = final ? `took ${formatDuration(eta.elapsedSeconds)}` : `elapsed ${formatDuration(eta.elapsedSeconds)} · ETA ${formatDuration(left)}`;
+    const timing =
+      final === "interrupted"
+        ? `interrupted at ${done}/${total} after ${formatDuration(eta.elapsedSeconds)}`
+        : final
+          ? `took ${formatDuration(eta.elapsedSeconds)}`
+          : `elapsed ${formatDuration(eta.elapsedSeconds)} · ETA ${formatDuration(left)}`;
     if (notebookDisplay) {
       const html =
         `<div class="fernb-progress" style="font-family: var(--vscode-editor-font-family, monospace); font-size: 12px">` +
@@ -93,8 +101,23 @@ export function progressBar(title: string, total: number, options: { doneAtStart
       write(`${title} ${done}/${total} (${pct.toFixed(0)}%) ${status} · ${timing}`);
     }
   };
+  // When the cell is interrupted the bar says where it stopped, at once (before the cell's
+  // "Interrupted" error), and is not redrawn afterwards.
+  const signal = currentSignal();
+  signal?.addEventListener(
+    "abort",
+    () => {
+      if (stopped) return;
+      stopped = true;
+      render(lastDone, lastStatus, "interrupted");
+    },
+    { once: true },
+  );
   return {
     update(done, status, force = false) {
+      if (stopped) return;
+      lastDone = done;
+      lastStatus = status;
       const now = Date.now();
       const interval = notebookDisplay ? 1000 : (options.lineIntervalMs ?? 30000);
       if (!force && now - last < interval) return;
@@ -102,6 +125,8 @@ export function progressBar(title: string, total: number, options: { doneAtStart
       render(done, status, false);
     },
     finish(status) {
+      if (stopped) return;
+      stopped = true;
       render(total, status, true);
     },
   };

@@ -488,6 +488,27 @@ export class Workbench {
     await item.click();
   }
 
+  /**
+   * Clicks the notebook toolbar's Interrupt button (VS Code shows it, in place of Run All, while a
+   * cell runs on a kernel that supports interrupts). Falls back to the running cell's own stop button.
+   */
+  async clickInterrupt(): Promise<void> {
+    const toolbar = this.page
+      .locator(".notebook-toolbar-container .action-item")
+      .filter({ hasText: /^\s*Interrupt\s*$/ })
+      .first();
+    try {
+      await toolbar.waitFor({ state: "visible", timeout: 20_000 });
+      log("notebook toolbar: Interrupt");
+      await toolbar.click();
+    } catch {
+      const stop = this.notebook.locator('.monaco-list-row a.action-label[aria-label^="Stop Cell Execution"], .monaco-list-row a.action-label[aria-label^="Interrupt"]').first();
+      await stop.waitFor({ state: "visible", timeout: 20_000 });
+      log(`cell toolbar: ${await stop.getAttribute("aria-label")}`);
+      await stop.click();
+    }
+  }
+
   /** "Notebook: Run All" from the command palette, or the toolbar's Run All if the palette lacks it. */
   async runAll(): Promise<void> {
     try {
