@@ -190,3 +190,17 @@ test("fernb predict on photos: one prediction per face with its box (--detect au
   assert.equal(inside.code, 2);
   assert.match(inside.stderr, /inside the input folder/);
 });
+
+test("notebooks/faces.fernb runs headless: detections drawn, crops made, reviewed and loaded", async () => {
+  const executed = path.join(work, "faces.executed.fernb");
+  const r = await fernb(["run", path.resolve("notebooks/faces.fernb"), "--out", executed], 600_000);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /All cells ran/);
+  const nb = JSON.parse(readFileSync(executed, "utf8"));
+  const mimes = nb.cells.flatMap((c: any) => (c.outputs ?? []).flatMap((o: any) => o.items.map((i: any) => i.mime)));
+  assert.equal(mimes.filter((m: string) => m === "image/jpeg").length, 3, "three photos with their faces drawn");
+  assert.ok(mimes.includes("application/vnd.fernb.review+json"), "the review grid");
+  const text = nb.cells.flatMap((c: any) => (c.outputs ?? []).flatMap((o: any) => o.items.map((i: any) => [].concat(i.text ?? i.value ?? "").join("")))).join("\n");
+  assert.match(text, /6 crops in /);
+  assert.match(text, /4 faces, 48x48x1/, "the 4 labelled crops load as a data set");
+});
