@@ -7,7 +7,7 @@
 // Usage: node esbuild.mjs [--watch] [--minify]
 import * as esbuild from "esbuild";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 
 const watch = process.argv.includes("--watch");
 const minify = process.argv.includes("--minify");
@@ -62,10 +62,28 @@ if (watch) {
   // The optional native kernels addon (OpenBLAS); it explains itself and never fails the build.
   execFileSync(process.execPath, ["kernel/fer/backends/native/build.mjs"], { stdio: "inherit" });
   // Declarations of the FER library, so `import ... from "fernb"` in cells is type-checked (rebuilt
-  // from scratch, so a moved or deleted module leaves no stale declaration behind).
-  rmSync("dist/fernb-types", { recursive: true, force: true });
-  execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.types.json"], { stdio: "inherit" });
-  mkdirSync("dist/fernb-types", { recursive: true });
-  writeFileSync("dist/fernb-types/package.json", JSON.stringify({ name: "fernb", types: "kernel/fer/index.d.ts" }, null, 2) + "\n");
+  // from scratch, so a moved or deleted module leaves no stale declaration behind). Built beside the
+  // old ones and swapped in by two renames: a kernel, an editor or a test reading them meanwhile
+  // never finds them missing (the check takes a while; "Cannot find module 'fernb'" otherwise).
+  const typesDir = "dist/fernb-types";
+  const fresh = `${typesDir}.new-${process.pid}`;
+  const stale = `${typesDir}.old-${process.pid}`;
+  try {
+    rmSync(fresh, { recursive: true, force: true });
+    execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.types.json", "--outDir", fresh], { stdio: "inherit" });
+    mkdirSync(fresh, { recursive: true });
+    writeFileSync(`${fresh}/package.json`, JSON.stringify({ name: "fernb", types: "kernel/fer/index.d.ts" }, null, 2) + "\n");
+    if (existsSync(typesDir)) renameSync(typesDir, stale);
+    try {
+      renameSync(fresh, typesDir);
+    } catch {
+      // Another build swapped its own in between: this one replaces it.
+      rmSync(typesDir, { recursive: true, force: true });
+      renameSync(fresh, typesDir);
+    }
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+    rmSync(stale, { recursive: true, force: true });
+  }
   console.log(`esbuild: built extension, kernel, ${renderers.length} renderer(s) and the fernb declarations into dist/`);
 }

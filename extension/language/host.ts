@@ -37,7 +37,7 @@ export function createHost(options: {
   const { files } = options;
   const map = createMount(options.mounts);
   const snapshots = new Map<string, { version: number; snapshot: ts.IScriptSnapshot }>();
-  const diskSnapshots = new Map<string, ts.IScriptSnapshot | null>();
+  const diskSnapshots = new Map<string, ts.IScriptSnapshot>();
   // As tslab does: the notebook's folder has a node_modules even when it has none on disk, so the
   // mounted packages (fernb) resolve from a notebook anywhere.
   const ownNodeModules = `${options.currentDirectory.replace(/\\/g, "/").replace(/\/$/, "")}/node_modules`;
@@ -60,13 +60,15 @@ export function createHost(options: {
       }
       // TypeScript asks for every file's snapshot each time it builds a program (each keystroke):
       // files on disk are read once.
+      // A file that is missing now may appear (a package being installed, a build): not remembered.
       let onDisk = diskSnapshots.get(fileName);
       if (onDisk === undefined) {
         const text = ts.sys.readFile(map(fileName));
-        onDisk = text === undefined ? null : ts.ScriptSnapshot.fromString(text);
+        if (text === undefined) return undefined;
+        onDisk = ts.ScriptSnapshot.fromString(text);
         diskSnapshots.set(fileName, onDisk);
       }
-      return onDisk ?? undefined;
+      return onDisk;
     },
     getCurrentDirectory: () => options.currentDirectory,
     getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),

@@ -22,6 +22,8 @@ export interface NotebookLanguageServiceOptions {
   preludeDeclarations: string;
   /** An `@types` folder used when the notebook's folder and those above it have no @types/node. */
   fallbackTypesRoot?: string;
+  /** How long a "Cannot find module" answer is kept before the diagnostics look for the module again (default 10 s). */
+  retryUnresolvedMs?: number;
 }
 
 export interface Position {
@@ -78,6 +80,11 @@ export interface SignatureHelp {
   activeParameter: number;
 }
 
+/** "Cannot find module …" diagnostics. */
+const UNRESOLVED_MODULE = new Set([2307, 2792]);
+/** How long a missing module's answer is kept before the service looks for it again. */
+const RETRY_UNRESOLVED_MS = 10_000;
+
 let serviceCounter = 0;
 /** Shared by every notebook's service: lib and package declarations are parsed once. */
 const registry = ts.createDocumentRegistry(ts.sys.useCaseSensitiveFileNames);
@@ -85,7 +92,11 @@ const registry = ts.createDocumentRegistry(ts.sys.useCaseSensitiveFileNames);
 export class NotebookLanguageService {
   private readonly dir: string;
   private readonly id = ++serviceCounter;
-  private readonly service: ts.LanguageService;
+  private service: ts.LanguageService;
+  private readonly host: ts.LanguageServiceHost;
+  /** When a cell imports a module that could not be found: TypeScript keeps that answer until the cell changes. */
+  private unresolvedAt: number | undefined;
+  private readonly retryUnresolvedMs: number;
   private cells: VirtualCell[] = [];
   private readonly versions = new Map<string, { text: string; version: number }>();
   private readonly preludeFile: string;
@@ -93,10 +104,11 @@ export class NotebookLanguageService {
 
   constructor(options: NotebookLanguageServiceOptions) {
     this.dir = path.resolve(options.notebookDir).replace(/\\/g, "/");
+    this.retryUnresolvedMs = options.retryUnresolvedMs ?? RETRY_UNRESOLVED_MS;
     this.preludeFile = `${this.dir}/__fernb_${this.id}_prelude__.d.ts`;
     this.versions.set(this.preludeFile, { text: options.preludeDeclarations, version: 1 });
     const compilerOptions = kernelCompilerOptions(typeRootsFor(options.notebookDir, options.fallbackTypesRoot));
-    const host = createHost({
+    const host = (this.host = createHost({
       currentDirectory: this.dir,
       compilerOptions,
       mounts: { fernb: path.resolve(options.fernbTypesDir) },
@@ -104,7 +116,7 @@ export class NotebookLanguageService {
         names: () => [this.preludeFile, ...this.cells.map((_, i) => this.fileName(i))],
         get: (fileName) => this.versions.get(fileName),
       },
-    });
+    }));
     this.service = ts.createLanguageService(host, registry);
   }
 
@@ -291,6 +303,13 @@ export class NotebookLanguageService {
    * types and declaration emit (tslab emits each cell's declarations), no suggestions (no "unused").
    */
   diagnostics(cell: number): CellDiagnostic[] {
+    // A module that was missing may have been installed (or built) since: the diagnostics, which
+    // run in the background, look for it again now and then (a fresh service resolves anew).
+    if (this.unresolvedAt !== undefined && Date.now() - this.unresolvedAt >= this.retryUnresolvedMs) {
+      this.unresolvedAt = undefined;
+      this.service.dispose();
+      this.service = ts.createLanguageService(this.host, registry);
+    }
     const file = this.fileName(cell);
     const c = this.cellAt(cell);
     const all = [...this.service.getSyntacticDiagnostics(file), ...this.service.getSemanticDiagnostics(file)];
@@ -311,6 +330,7 @@ export class NotebookLanguageService {
           ({ code, message } = kernel);
         }
       }
+      if (UNRESOLVED_MODULE.has(d.code)) this.unresolvedAt ??= Date.now();
       out.push({ ...range, message, code, category: categoryName(d.category) });
     }
     return out;

@@ -3,7 +3,8 @@
  * notebook written with "typescript" cells opens with fernb's cell language, a type error shows as a
  * squiggle in the right cell without running anything, an import used only in a later cell is not
  * faded as unused, and typing `d.fing` in a cell offers `fingerprint` (a member of fernb's
- * FaceDataset, from a name declared in an earlier cell), which is accepted into the cell.
+ * FaceDataset, from a name declared in an earlier cell), which is accepted into the cell; after a
+ * cell runs, the FER Variables view lists its variable and TensorFlow.js's memory.
  *
  *   npm run test:e2e:editor      (npm run build && node --import tsx --test test/e2e/editor.ts)
  */
@@ -22,7 +23,7 @@ const CELLS = [
   { kind: "code" as const, language: "typescript", source: `const label: string = limit;` },
 ];
 
-test("editor help in code-server: fernb's cell language, squiggles before running, completion across cells", { timeout: 8 * 60_000 }, async () => {
+test("editor help in code-server: fernb's cell language, squiggles before running, completion across cells, the variables view", { timeout: 8 * 60_000 }, async () => {
   const server = await CodeServer.create();
   let wb: Workbench | undefined;
   try {
@@ -60,6 +61,18 @@ test("editor help in code-server: fernb's cell language, squiggles before runnin
     await wb.page.keyboard.press("Enter");
     await waitFor("the accepted completion in the cell", async () => (await editor.innerText()).replace(/\u00a0/g, " ").includes("d.fingerprint"), 10_000);
     log("completion accepted: d.fingerprint");
+
+    // The variables view after running the first code cell.
+    await wb.runCell(1);
+    const header = wb.page.locator(".pane-header", { hasText: "FER Variables" }).first();
+    await header.waitFor({ state: "visible", timeout: 30_000 });
+    if ((await header.getAttribute("aria-expanded")) !== "true") await header.click();
+    const limitRow = wb.page.locator(".monaco-list-row", { hasText: "limit" }).filter({ hasText: "number · 3" }).first();
+    await limitRow.waitFor({ state: "visible", timeout: 120_000 });
+    const memoryRow = wb.page.locator(".monaco-list-row", { hasText: "TensorFlow.js memory" }).first();
+    await memoryRow.waitFor({ state: "visible", timeout: 10_000 });
+    log(`variables view: ${(await memoryRow.innerText()).replace(/\s+/g, " ")}; ${(await limitRow.innerText()).replace(/\s+/g, " ")}`);
+    await wb.screenshot("e2e-editor-03-variables");
   } catch (e) {
     if (wb) {
       await wb.screenshot("e2e-editor-failure").catch(() => undefined);

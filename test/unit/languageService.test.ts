@@ -219,6 +219,23 @@ test("packages installed in the notebook's folder and Node's built-ins are typed
   }
 });
 
+test("a package installed after the notebook was checked is found by the next check", () => {
+  const dir = fs.mkdtempSync(path.join(root, ".tmp-ls-"));
+  try {
+    const service = new NotebookLanguageService({ notebookDir: dir, fernbTypesDir, preludeDeclarations: PRELUDE_DECLARATIONS, retryUnresolvedMs: 0 });
+    services.push(service);
+    service.setCells([`import { greet } from "greeter";\nconst n: number = greet("x");`]);
+    assert.deepEqual(service.diagnostics(0).map((d) => d.code), [2307]);
+    const pkg = path.join(dir, "node_modules", "greeter");
+    fs.mkdirSync(pkg, { recursive: true });
+    fs.writeFileSync(path.join(pkg, "package.json"), JSON.stringify({ name: "greeter", types: "index.d.ts" }));
+    fs.writeFileSync(path.join(pkg, "index.d.ts"), "export declare function greet(name: string): string;\n");
+    assert.deepEqual(asKernel(service.diagnostics(0)), ["2:7 TS2322 Type 'string' is not assignable to type 'number'."]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a notebook in a folder without node_modules still gets fernb's and Node's types", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fernb-ls-"));
   try {
