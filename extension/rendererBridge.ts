@@ -1,6 +1,7 @@
 /**
  * Carries messages between fernb's interactive notebook renderers (the review grid,
- * extension/renderers/review.ts, posts actions with ctx.postMessage) and the kernel of the notebook
+ * extension/renderers/review.ts, posts actions with ctx.postMessage; the embedding map,
+ * extension/renderers/embedding.ts, its hover and selection requests) and the kernel of the notebook
  * they are shown in, and the kernel's replies back to the renderer:
  *
  *   webview ─ postMessage → NotebookRendererMessaging → KernelClient.sendRendererMessage → kernel
@@ -29,7 +30,7 @@ function echo(message: unknown): Record<string, unknown> {
   if (typeof message !== "object" || message === null) return {};
   const m = message as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const k of ["requestId", "reviewId", "action", "path"]) {
+  for (const k of ["requestId", "reviewId", "mapId", "action", "path"]) {
     const v = m[k];
     if ((typeof v === "string" && v.length <= 1024) || (typeof v === "number" && Number.isFinite(v))) out[k] = v;
   }
@@ -114,18 +115,20 @@ export class RendererBridge<E> {
   }
 }
 
-/** Registers the review renderer's messaging (call from `activate`). */
+/** Registers the messaging of the renderers that talk to the kernel: the review grid and the embedding map (call from `activate`). */
 export function registerRendererBridge(
   api: Pick<typeof vscode, "notebooks" | "window">,
   notebookType: string,
   clientFor: (notebook: vscode.NotebookDocument) => KernelClient | undefined,
 ): vscode.Disposable {
-  const messaging = api.notebooks.createRendererMessaging(RENDERER_ID.review);
-  const bridge = new RendererBridge<vscode.NotebookEditor>(
-    RENDERER_ID.review,
-    messaging,
-    (editor) => (editor.notebook.notebookType === notebookType ? clientFor(editor.notebook) : undefined),
-    (client) => api.window.visibleNotebookEditors.filter((e) => e.notebook.notebookType === notebookType && clientFor(e.notebook) === client),
+  const bridges = [RENDERER_ID.review, RENDERER_ID.embedding].map(
+    (rendererId) =>
+      new RendererBridge<vscode.NotebookEditor>(
+        rendererId,
+        api.notebooks.createRendererMessaging(rendererId),
+        (editor) => (editor.notebook.notebookType === notebookType ? clientFor(editor.notebook) : undefined),
+        (client) => api.window.visibleNotebookEditors.filter((e) => e.notebook.notebookType === notebookType && clientFor(e.notebook) === client),
+      ),
   );
-  return { dispose: () => bridge.dispose() };
+  return { dispose: () => bridges.forEach((b) => b.dispose()) };
 }

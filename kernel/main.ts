@@ -12,6 +12,7 @@ import * as path from "node:path";
 import * as fer from "./fer/index";
 import { attachNotebook } from "./fer/progress";
 import { handleReviewRendererMessage } from "./fer/curation/review";
+import { handleEmbeddingRendererMessage } from "./fer/curation/embeddingMap";
 import { describeVariables } from "./inspect";
 import { parseToKernel, PROTOCOL_VERSION, RENDERER_ID, type ExecuteRequest, type FromKernel, type RendererMessageRequest } from "../protocol";
 
@@ -134,7 +135,9 @@ async function onRendererMessage(request: RendererMessageRequest): Promise<void>
     reply =
       request.rendererId === RENDERER_ID.review
         ? await handleReviewRendererMessage(request.message)
-        : { ok: false, error: `the kernel has no handler for renderer ${request.rendererId}` };
+        : request.rendererId === RENDERER_ID.embedding
+          ? await handleEmbeddingRendererMessage(request.message)
+          : { ok: false, error: `the kernel has no handler for renderer ${request.rendererId}` };
   } catch (e) {
     reply = { ok: false, error: (e as Error)?.message ?? String(e) };
   }

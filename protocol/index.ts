@@ -6,8 +6,8 @@
  *
  *   mime.ts              MIME types, renderer ids, the renderers table (package.json mirrors it)
  *   kernelMessages.ts    extension ↔ kernel process messages (OutputItem, execute, display, ...)
- *   payloads.ts          the renderers' JSON payloads (chart, confusion, Grad-CAM, review)
- *   rendererMessages.ts  review renderer ↔ kernel requests and replies
+ *   payloads.ts          the renderers' JSON payloads (chart, confusion, Grad-CAM, review, embedding map)
+ *   rendererMessages.ts  review renderer and embedding map ↔ kernel requests and replies
  *   validate.ts          checks of untrusted messages
  *   messageShape.ts      depth and size bounds on an untrusted message, checked before anything walks it
  */

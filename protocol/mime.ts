@@ -12,6 +12,7 @@ export const MIME = {
   confusion: "application/vnd.fernb.confusion+json",
   gradcam: "application/vnd.fernb.gradcam+json",
   review: "application/vnd.fernb.review+json",
+  embedding: "application/vnd.fernb.embedding+json",
   // what display.text/html/markdown/svg/png/jpeg/json produce (kernel/display.ts)
   text: "text/plain",
   html: "text/html",
@@ -34,6 +35,7 @@ export const RENDERER_ID = {
   confusion: "fernb-confusion",
   gradcam: "fernb-gradcam",
   review: "fernb-review",
+  embedding: "fernb-embedding",
 } as const;
 
 export type RendererName = keyof typeof RENDERER_ID;
@@ -48,4 +50,5 @@ export const RENDERERS: Readonly<Record<RendererName, { id: RendererId; mime: Mi
   confusion: { id: RENDERER_ID.confusion, mime: MIME.confusion, entrypoint: "./dist/renderers/confusion.js", messaging: false },
   gradcam: { id: RENDERER_ID.gradcam, mime: MIME.gradcam, entrypoint: "./dist/renderers/gradcam.js", messaging: false },
   review: { id: RENDERER_ID.review, mime: MIME.review, entrypoint: "./dist/renderers/review.js", messaging: true },
+  embedding: { id: RENDERER_ID.embedding, mime: MIME.embedding, entrypoint: "./dist/renderers/embedding.js", messaging: true },
 };

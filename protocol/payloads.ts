@@ -140,3 +140,40 @@ export type ReviewPayload<L extends string = string, M extends string = string> 
   items: ReviewItem<L>[];
   cam?: ReviewCamInfo<M>;
 };
+
+// ---- application/vnd.fernb.embedding+json -------------------------------------------------------
+
+/**
+ * A map of a data set: each face a point, placed by a 2-D projection of the model's
+ * penultimate-layer features (kernel/fer/curation/embeddingMap.ts), drawn by
+ * extension/renderers/embedding.ts. Per-point arrays are base64 bytes, so 30,000 points stay a few
+ * hundred KB; faces are not in the payload (the renderer asks the kernel for a thumbnail on hover).
+ */
+export type EmbeddingPayload = {
+  mapId: string;
+  /** The renderer whose messages this map answers (RENDERER_ID.embedding). */
+  renderer: string;
+  /** Display name of the data set (its folder name). */
+  dataset: string;
+  classes: string[];
+  /** Number of points. */
+  n: number;
+  /** How the coordinates were made: "umap" or "pca", and a sentence for the legend. */
+  projection: { method: string; detail?: string };
+  /** base64 of 2n little-endian uint16: x0, y0, x1, y1, … scaled to 0..65535 over the points' extent (y up). */
+  xy: string;
+  /** base64 of n bytes: each point's label (index into classes; after the ledger's decisions). */
+  labels: string;
+  /** base64 of n bytes: the model's predicted class. */
+  predicted: string;
+  /** base64 of n bytes: suspicion 0..255 for 0..1 (what it means: suspicionMeaning). */
+  suspicion: string;
+  /** What the suspicion score is, in words (legend). */
+  suspicionMeaning: string;
+  /** The suspects (point ids), most suspicious first: marked on the map. */
+  suspects: number[];
+  /** Set when the model is too weak for its suspicions to mean much: why, in one sentence. */
+  weakModel?: string;
+  /** Most points one selection may open in the review grid. */
+  maxSelect: number;
+};

@@ -99,3 +99,57 @@ export interface ReviewCamResult {
 export type ReviewCamFailure = ReviewFailure;
 
 export type ReviewCamReply = ReviewCamResult | ReviewCamFailure;
+
+// ---- embedding map ↔ kernel ----------------------------------------------------------------------
+//
+// The embedding map (extension/renderers/embedding.ts, renderer id RENDERER_ID.embedding) asks for
+// faces to show on hover ("thumb") and opens a selection of points in the review grid ("select"):
+// the kernel answers a selection with a review payload of exactly those faces, which the map shows
+// with the review renderer's own module. That grid's decisions (ReviewRequest, ReviewCamRequest)
+// are sent on the map's channel and handled by the same validated code as the review grid's.
+// Points are named by their id on that map (0..n−1), never by a path.
+
+/** Most points one "select" may name (the review grid's item cap). */
+export const EMBEDDING_MAX_SELECT = 300;
+/** Most faces one "thumb" request may ask for. */
+export const EMBEDDING_MAX_THUMBS = 64;
+
+/** renderer → kernel: open these points of the map in a review grid, or send their faces. */
+export interface EmbeddingRequest {
+  action: "select" | "thumb";
+  mapId: string;
+  /** Echoed in the reply, so the renderer can match it. */
+  requestId?: string | number;
+  /** Point ids on that map (0..n−1), no repeats. */
+  ids: number[];
+}
+
+/** kernel → renderer: the faces of a "thumb" request (48×48 PNG data URLs) with their paths. */
+export interface EmbeddingThumbResult {
+  ok: true;
+  action: "thumb";
+  requestId?: string | number;
+  mapId: string;
+  thumbs: { id: number; path: string; thumb: string }[];
+}
+
+/** kernel → renderer: a review grid of the selected points (drawn by the review renderer's module). */
+export interface EmbeddingSelectResult<Review = unknown> {
+  ok: true;
+  action: "select";
+  requestId?: string | number;
+  mapId: string;
+  review: Review;
+  /** Each review item's point id on the map, by the item's path (so the map can follow its decisions). */
+  ids: Record<string, number>;
+}
+
+export interface EmbeddingFailure {
+  ok: false;
+  requestId?: string | number;
+  mapId?: string;
+  action?: string;
+  error: string;
+}
+
+export type EmbeddingReply<Review = unknown> = EmbeddingThumbResult | EmbeddingSelectResult<Review> | EmbeddingFailure;

@@ -6,6 +6,9 @@
  */
 import type { DisplayMessage, ExecuteRequest, ExecuteResult, FromKernel, OutputItem, ReadyMessage, StreamMessage, ToKernel, VariablesMessage } from "./kernelMessages";
 import {
+  EMBEDDING_MAX_SELECT,
+  EMBEDDING_MAX_THUMBS,
+  type EmbeddingRequest,
   REVIEW_ACTIONS,
   REVIEW_CAM_MAX_SIDE,
   REVIEW_MAX_PATH,
@@ -212,4 +215,36 @@ export function parseReviewCamReply(value: unknown): ReviewCamReply | string {
     for (const v of row) if (typeof v !== "number" || !(v >= 0 && v <= 1)) return `cam[${y}] has a value outside [0,1]`;
   }
   return value as unknown as ReviewCamResult;
+}
+
+// ---- embedding map ↔ kernel -----------------------------------------------------------------------
+
+/**
+ * Checks a "select" or "thumb" request from the embedding map (untrusted): returns it typed, or a
+ * string naming the first problem. Ids must be whole numbers, each at most once, at most
+ * EMBEDDING_MAX_SELECT (select) or EMBEDDING_MAX_THUMBS (thumb) of them, and below `size` when it is
+ * given (the map's number of points: the kernel checks them against the map the request names).
+ */
+export function parseEmbeddingRequest(value: unknown, size?: number): EmbeddingRequest | string {
+  if (!isObject(value) || Array.isArray(value)) return "the message must be an object";
+  if (value.action !== "select" && value.action !== "thumb") return 'action must be "select" or "thumb"';
+  if (typeof value.mapId !== "string" || !/^[\w.-]{1,100}$/.test(value.mapId)) return "mapId must be a map id string";
+  if (value.requestId !== undefined && !isRequestId(value.requestId)) return "requestId must be a short string or a number";
+  for (const key of Object.keys(value)) {
+    if (!["action", "mapId", "requestId", "ids"].includes(key)) return `unexpected field ${JSON.stringify(key.slice(0, 40))} in a ${value.action} request`;
+  }
+  const max = value.action === "select" ? EMBEDDING_MAX_SELECT : EMBEDDING_MAX_THUMBS;
+  const ids = value.ids;
+  if (!Array.isArray(ids) || ids.length === 0) return "ids must be a non-empty array of point ids";
+  if (ids.length > max) return `at most ${max} points per ${value.action} request (got ${ids.length})`;
+  const seen = new Set<number>();
+  for (const id of ids) {
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0) return `ids must be point ids (whole numbers from 0), not ${JSON.stringify(id)?.slice(0, 40)}`;
+    if (size !== undefined && id >= size) return `point ${id} is not on this map (its points are 0 to ${size - 1})`;
+    if (seen.has(id)) return `point ${id} is named twice`;
+    seen.add(id);
+  }
+  const out: EmbeddingRequest = { action: value.action, mapId: value.mapId, ids: ids as number[] };
+  if (value.requestId !== undefined) out.requestId = value.requestId as string | number;
+  return out;
 }

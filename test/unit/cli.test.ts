@@ -152,7 +152,7 @@ test("fernb audit --model --json: suspects ranked most suspicious first, with su
   assert.match(bad.stderr, /--folds must be at least 2/);
 });
 
-test("notebooks/curate.fernb runs the curation loop headlessly: label issues, leaks, review grid, summary, export; the data set is untouched", { timeout: 300_000 }, async () => {
+test("notebooks/curate.fernb runs the curation loop headlessly: label issues, leaks, review grid, embedding map, summary, export; the data set is untouched", { timeout: 300_000 }, async () => {
   const dir = path.join(work, "curate");
   mkdirSync(path.join(dir, "data"), { recursive: true });
   cpSync(path.resolve("notebooks/curate.fernb"), path.join(dir, "curate.fernb"));
@@ -163,6 +163,14 @@ test("notebooks/curate.fernb runs the curation loop headlessly: label issues, le
   const executed = parseNotebook(readFileSync(path.join(dir, "curate.executed.fernb")));
   const mimes = executed.cells.flatMap((c) => (c.outputs ?? []).flatMap((o) => o.items.map((i) => i.mime)));
   assert.ok(mimes.includes("application/vnd.fernb.review+json"), mimes.join(", "));
+  // The embedding map of the 280 training faces (UMAP: few enough points), with the suspects marked.
+  const mapItem = executed.cells.flatMap((c) => (c.outputs ?? []).flatMap((o) => o.items)).find((i) => i.mime === "application/vnd.fernb.embedding+json");
+  assert.ok(mapItem, `no embedding map output: ${mimes.join(", ")}`);
+  const map = JSON.parse(Buffer.from(mapItem.data).toString("utf8")) as { n: number; projection: { method: string }; xy: string; suspects: number[] };
+  assert.equal(map.n, 280);
+  assert.equal(map.projection.method, "umap");
+  assert.equal(Buffer.from(map.xy, "base64").length, 4 * 280);
+  assert.ok(map.suspects.length > 0, "suspects marked");
   const text = executed.cells.flatMap((c) => (c.outputs ?? []).flatMap((o) => o.items.filter((i) => i.mime === "text/plain").map((i) => Buffer.from(i.data).toString("utf8")))).join("\n");
   assert.match(text, /280 images; about \d+ labels look wrong/);
   assert.match(text, /Curation of 280 images/);

@@ -80,3 +80,15 @@ export {
   type ReviewCamInfo,
   type SuspectKind,
 } from "./review";
+export {
+  embeddingMap,
+  pca,
+  project2d,
+  EmbeddingMap,
+  EMBEDDING_MIME,
+  UMAP_AUTO_MAX_POINTS,
+  type EmbeddingMapOptions,
+  type ProjectionMethod,
+  type PcaResult,
+  type Projection,
+} from "./embeddingMap";
