@@ -2,7 +2,7 @@
  * Editor help in a real VS Code (code-server, as test/e2e/run.ts), before any kernel starts: a
  * notebook written with "typescript" cells opens with fernb's cell language, a type error shows as a
  * squiggle in the right cell without running anything, an import used only in a later cell is not
- * faded as unused, and typing `d.fing` in a cell offers `fingerprint` (a member of fernb's
+ * faded as unused, hovering a name from an earlier cell shows its declaration, and typing `d.fing` in a cell offers `fingerprint` (a member of fernb's
  * FaceDataset, from a name declared in an earlier cell), which is accepted into the cell; after a
  * cell runs, the FER Variables view lists its variable and TensorFlow.js's memory.
  *
@@ -45,6 +45,17 @@ test("editor help in code-server: fernb's cell language, squiggles before runnin
     for (const i of [1, 2]) assert.equal(await row(i).locator(".squiggly-error").count(), 0, `no error in cell ${i}`);
     assert.equal(await row(1).locator(".squiggly-inline-unnecessary").count(), 0, "imports used in a later cell are not faded as unused");
 
+    // Hover on a name from an earlier cell: its declaration there (not "import limit").
+    await row(3).locator(".monaco-editor .view-lines").first().click();
+    await wb.page.keyboard.press("Control+End");
+    for (let i = 0; i < 3; i++) await wb.page.keyboard.press("ArrowLeft"); // inside `limit`
+    await wb.page.keyboard.press("Control+K");
+    await wb.page.keyboard.press("Control+I"); // Show Hover
+    const hover = wb.page.locator(".monaco-hover:not(.hidden)", { hasText: "const limit: 3" }).first();
+    await hover.waitFor({ state: "visible", timeout: 30_000 });
+    await wb.screenshot("e2e-editor-02-hover");
+    await wb.page.keyboard.press("Escape");
+
     // Completion of a fernb type's member, on a name from the cell above.
     const editor = row(2).locator(".monaco-editor .view-lines").first();
     await editor.click();
@@ -57,7 +68,7 @@ test("editor help in code-server: fernb's cell language, squiggles before runnin
         throw e;
       });
     });
-    await wb.screenshot("e2e-editor-02-completion");
+    await wb.screenshot("e2e-editor-03-completion");
     await wb.page.keyboard.press("Enter");
     await waitFor("the accepted completion in the cell", async () => (await editor.innerText()).replace(/\u00a0/g, " ").includes("d.fingerprint"), 10_000);
     log("completion accepted: d.fingerprint");
@@ -72,7 +83,7 @@ test("editor help in code-server: fernb's cell language, squiggles before runnin
     const memoryRow = wb.page.locator(".monaco-list-row", { hasText: "TensorFlow.js memory" }).first();
     await memoryRow.waitFor({ state: "visible", timeout: 10_000 });
     log(`variables view: ${(await memoryRow.innerText()).replace(/\s+/g, " ")}; ${(await limitRow.innerText()).replace(/\s+/g, " ")}`);
-    await wb.screenshot("e2e-editor-03-variables");
+    await wb.screenshot("e2e-editor-04-variables");
   } catch (e) {
     if (wb) {
       await wb.screenshot("e2e-editor-failure").catch(() => undefined);
