@@ -17,6 +17,7 @@
  * Env: FERNB_BACKEND forces a backend; BENCH_STEPS (default 6) timed steps per measurement;
  * BENCH_STEM overrides the stem (imagenet | stride2 | cifar); BENCH_ROUNDS (default 2) alternates
  * fernb and PyTorch that many times and keeps each one's best round (the machine is shared and noisy).
+ * BENCH_TORCH=0 leaves PyTorch out (no torch_* fields nor ratios; bench/gpu.sh on a machine without it).
  */
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
@@ -124,12 +125,13 @@ async function main(): Promise<void> {
   const backend = await initBackend();
   const threads = backend.threads ?? (backend.choice === "cpu" ? 1 : os.cpus().length);
   log(`backend ${backend.choice}: ${backend.description}; stem ${stem}; batch ${BATCH}; ${STEPS} timed steps; ${ROUNDS} round(s); PyTorch with ${threads} thread(s)`);
-  const python = ensureTorch();
+  const withTorch = process.env.BENCH_TORCH !== "0";
+  const python = withTorch ? ensureTorch() : "";
   let best = { train: 0, predict: 0, torchTrain: 0, torchPredict: 0, torchVersion: "", peakRssMb: 0, torchPeakRssMb: 0 };
   for (let round = 1; round <= ROUNDS; round++) {
     const f = await measureFernb();
-    const t = measureTorch(python, threads);
-    log(`round ${round}: fernb train ${f.train.toFixed(1)} predict ${f.predict.toFixed(1)} img/s · PyTorch ${t.version} train ${t.train.toFixed(1)} predict ${t.predict.toFixed(1)} img/s`);
+    const t = withTorch ? measureTorch(python, threads) : { train: NaN, predict: NaN, version: "", peakRssMb: NaN };
+    log(`round ${round}: fernb train ${f.train.toFixed(1)} predict ${f.predict.toFixed(1)} img/s` + (withTorch ? ` · PyTorch ${t.version} train ${t.train.toFixed(1)} predict ${t.predict.toFixed(1)} img/s` : ""));
     best = {
       train: Math.max(best.train, f.train),
       predict: Math.max(best.predict, f.predict),
@@ -150,14 +152,16 @@ async function main(): Promise<void> {
     threads,
     train_img_s: round2(best.train),
     predict_img_s: round2(best.predict),
-    torch_train_img_s: round2(best.torchTrain),
-    torch_predict_img_s: round2(best.torchPredict),
-    train_ratio: round2(best.train / best.torchTrain),
-    predict_ratio: round2(best.predict / best.torchPredict),
+    ...(withTorch ? {
+      torch_train_img_s: round2(best.torchTrain),
+      torch_predict_img_s: round2(best.torchPredict),
+      train_ratio: round2(best.train / best.torchTrain),
+      predict_ratio: round2(best.predict / best.torchPredict),
+    } : {}),
     peak_rss_mb: Math.round(best.peakRssMb),
-    torch_peak_rss_mb: Math.round(best.torchPeakRssMb),
+    ...(withTorch ? { torch_peak_rss_mb: Math.round(best.torchPeakRssMb) } : {}),
     ...(webgpu ? { webgpu_train_img_s: round2(webgpu.train), webgpu_predict_img_s: round2(webgpu.predict), webgpu_adapter: webgpu.adapter } : {}),
-    torch_version: best.torchVersion,
+    ...(withTorch ? { torch_version: best.torchVersion } : {}),
     cpu: os.cpus()[0]?.model,
   }));
 }

@@ -2,7 +2,10 @@
 // system C compiler against Node's own headers and OpenBLAS (Debian: libopenblas-dev). No network,
 // no node-gyp. It is optional: when something is missing, it says what and exits 0, and fernb's
 // wasm kernels compute the convolutions instead (see ../wasmNative.ts).
-// Usage: node kernel/fer/backends/native/build.mjs [--strict]   (--strict: exit 1 if it cannot build)
+// Usage: node kernel/fer/backends/native/build.mjs [--strict] [--static-blas] [--out=FILE]
+//   --strict: exit 1 if it cannot build. --static-blas: link OpenBLAS's static library (libopenblas.a)
+//   into the addon, so it loads where OpenBLAS is not installed (the packaged .vsix; see
+//   scripts/package.mjs). --out: where to write it (default dist/native/fernb_native.node).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import * as path from "node:path";
@@ -12,8 +15,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../../../..");
 const source = path.join(here, "kernels.c");
 const outDir = path.join(root, "dist", "native");
-const out = path.join(outDir, "fernb_native.node");
+const outArg = process.argv.find((a) => a.startsWith("--out="));
+const out = outArg ? path.resolve(outArg.slice("--out=".length)) : path.join(outDir, "fernb_native.node");
 const strict = process.argv.includes("--strict");
+const staticBlas = process.argv.includes("--static-blas");
 
 function skip(why) {
   console.log(`native kernels not built: ${why}. Training uses the wasm kernels (about 3× slower).` +
@@ -23,7 +28,7 @@ function skip(why) {
 
 if (process.env.FERNB_NATIVE === "0") skip("FERNB_NATIVE=0");
 if (process.platform !== "linux") skip(`only set up for Linux, not ${process.platform}`);
-if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs && statSync(out).mtimeMs >= statSync(fileURLToPath(import.meta.url)).mtimeMs) process.exit(0);
+if (!staticBlas && existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs && statSync(out).mtimeMs >= statSync(fileURLToPath(import.meta.url)).mtimeMs) process.exit(0);
 
 const nodeInclude = [path.resolve(process.execPath, "../../include/node"), "/usr/include/node"].find((d) => existsSync(path.join(d, "node_api.h")));
 if (!nodeInclude) skip("Node's headers (node_api.h) were not found next to the node binary");
@@ -32,17 +37,25 @@ const blasInclude = ["/usr/include/x86_64-linux-gnu/openblas-pthread", "/usr/inc
 if (!blasInclude) skip("OpenBLAS headers (cblas.h) were not found: install libopenblas-dev");
 const cc = process.env.CC ?? "cc";
 
-mkdirSync(outDir, { recursive: true });
+// The static library sits beside the shared one (Debian: .../openblas-pthread/libopenblas.a).
+const blasLibDirs = [blasInclude.replace("/include/", "/lib/"), "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"];
+const blasArchive = blasLibDirs.map((d) => path.join(d, "libopenblas.a")).find((f) => existsSync(f));
+if (staticBlas && !blasArchive) skip(`OpenBLAS's static library (libopenblas.a) was not found in ${blasLibDirs.join(", ")}`);
+// Static: only the OpenBLAS objects the kernels use, its symbols kept private to the addon
+// (--exclude-libs), debug symbols stripped (-s).
+const blasLink = staticBlas ? ["-Wl,--gc-sections", "-Wl,--exclude-libs,ALL", "-s", blasArchive, "-lpthread"] : ["-lopenblas"];
+
+mkdirSync(path.dirname(out), { recursive: true });
 const tmp = `${out}.${process.pid}.tmp`;
 try {
   execFileSync(cc, [
     "-O3", "-fPIC", "-shared", "-Wall", "-Wextra",
     `-I${nodeInclude}`, `-I${blasInclude}`, "-DNODE_GYP_MODULE_NAME=fernb_native",
-    source, "-o", tmp, "-lopenblas", "-lm",
+    source, "-o", tmp, ...blasLink, "-lm",
   ], { stdio: ["ignore", "pipe", "pipe"] });
 } catch (e) {
   const detail = String(e.stderr ?? e.message).trim().split("\n").slice(-3).join(" / ");
   skip(`${cc} failed (${detail})`);
 }
 renameSync(tmp, out);
-console.log(`native kernels: built ${path.relative(root, out)} (OpenBLAS)`);
+console.log(`native kernels: built ${path.relative(root, out)} (OpenBLAS${staticBlas ? `, linked statically from ${blasArchive}` : ""})`);
