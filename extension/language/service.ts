@@ -101,6 +101,8 @@ export class NotebookLanguageService {
   private readonly versions = new Map<string, { text: string; version: number }>();
   private readonly preludeFile: string;
   private readonly namesCache = new Map<string, CellName[]>();
+  /** A cell's diagnostics depend on it and the cells above it only: kept while none of them changed. */
+  private readonly diagnosticsCache = new Map<number, { key: string; diagnostics: CellDiagnostic[] }>();
 
   constructor(options: NotebookLanguageServiceOptions) {
     this.dir = path.resolve(options.notebookDir).replace(/\\/g, "/");
@@ -309,7 +311,14 @@ export class NotebookLanguageService {
       this.unresolvedAt = undefined;
       this.service.dispose();
       this.service = ts.createLanguageService(this.host, registry);
+      this.diagnosticsCache.clear();
     }
+    const key = this.cells
+      .slice(0, cell + 1)
+      .map((_, i) => this.versions.get(this.fileName(i))?.version ?? 0)
+      .join(",");
+    const cached = this.diagnosticsCache.get(cell);
+    if (cached && cached.key === key) return cached.diagnostics;
     const file = this.fileName(cell);
     const c = this.cellAt(cell);
     const all = [...this.service.getSyntacticDiagnostics(file), ...this.service.getSemanticDiagnostics(file)];
@@ -333,6 +342,7 @@ export class NotebookLanguageService {
       if (UNRESOLVED_MODULE.has(d.code)) this.unresolvedAt ??= Date.now();
       out.push({ ...range, message, code, category: categoryName(d.category) });
     }
+    this.diagnosticsCache.set(cell, { key, diagnostics: out });
     return out;
   }
 
