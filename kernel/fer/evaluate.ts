@@ -7,10 +7,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { DISPLAY } from "../display";
 import { MIME, type ConfusionExample, type ConfusionPayload, type OutputItem } from "../../protocol";
-import type { FaceDataset } from "./dataset";
+import type { FaceDataset } from "./data/faceDataset";
 import { pngDataUrl } from "./pngSync";
 import { EMOTIONS } from "./labels";
 import { basicMetrics, type ClassMetrics } from "./metrics";
+import { argmax, batchTensor, tenCrops } from "./modelInput";
 import { progressBar } from "./progress";
 
 /** The confusion-matrix renderer's MIME type (protocol/mime.ts). */
@@ -161,8 +162,7 @@ export function metricsFromProbabilities(probs: Float32Array, labels: ArrayLike<
   const predicted = new Int32Array(n);
   const confidence = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;
+    const best = argmax(probs, i * k, k);
     predicted[i] = best;
     confidence[i] = probs[i * k + best];
   }
@@ -211,26 +211,6 @@ export function calibration(confidence: ArrayLike<number>, predicted: ArrayLike<
 
 // ---- predicting ------------------------------------------------------------------------------
 
-function normalizedBatch(data: FaceDataset, start: number, count: number, norm: { mean: number; std: number }): tf.Tensor4D {
-  const per = data.height * data.width * data.channels;
-  const x = new Float32Array(count * per);
-  for (let b = 0; b < count; b++) {
-    const img = data.image(start + b);
-    for (let j = 0; j < per; j++) x[b * per + j] = (img[j] / 255 - norm.mean) / norm.std;
-  }
-  return tf.tensor4d(x, [count, data.height, data.width, data.channels]);
-}
-
-/** The five 48×48 crops (corners + centre) of a reflect-padded batch, and their mirror images. */
-function tenCrops(x: tf.Tensor4D): tf.Tensor4D[] {
-  const [, h, w] = x.shape;
-  const pad = Math.max(2, Math.round(h / 12));
-  const padded = tf.mirrorPad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], "reflect");
-  const offsets = [[0, 0], [0, 2 * pad], [2 * pad, 0], [2 * pad, 2 * pad], [pad, pad]];
-  const crops = offsets.map(([y, xo]) => tf.slice(padded, [0, y, xo, 0], [-1, h, w, -1]) as tf.Tensor4D);
-  return [...crops, ...crops.map((c) => tf.image.flipLeftRight(c))];
-}
-
 function predictMean(model: tf.LayersModel, views: tf.Tensor4D[]): tf.Tensor {
   return tf.tidy(() => tf.stack(views.map((v) => model.predict(v) as tf.Tensor)).mean(0));
 }
@@ -250,7 +230,7 @@ export async function evaluate(model: tf.LayersModel, data: FaceDataset, options
   const bar = options.progress === false ? undefined : progressBar("Evaluating", data.size);
   for (let start = 0; start < data.size; start += batch) {
     const count = Math.min(batch, data.size - start);
-    const x = normalizedBatch(data, start, count, options.normalization);
+    const x = batchTensor(data, Array.from({ length: count }, (_, b) => start + b), options.normalization);
     const p = tf.tidy(() => model.predict(x) as tf.Tensor);
     single.set(await p.data(), start * k);
     p.dispose();
@@ -268,9 +248,7 @@ export async function evaluate(model: tf.LayersModel, data: FaceDataset, options
   const predictions: Prediction[] = [];
   for (let i = 0; i < data.size; i++) {
     const probs = Array.from(single.subarray(i * k, (i + 1) * k));
-    let best = 0;
-    for (let j = 1; j < k; j++) if (probs[j] > probs[best]) best = j;
-    predictions.push({ path: data.paths[i], label: data.labels[i], predicted: best, probs });
+    predictions.push({ path: data.paths[i], label: data.labels[i], predicted: argmax(probs), probs });
   }
   const bins = options.bins ?? 10;
   const tta: Partial<Record<Tta, Metrics>> = {};

@@ -2,27 +2,14 @@
  * Prediction on image files of any size and format: each face is decoded and resized exactly as
  * in training (images.ts), normalised as the model card says, and classified.
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { decodeImage, ImageDecodeError } from "./images";
-import { EMOTIONS, type Emotion } from "./labels";
+import { classifyFaces, type DecodedFace, type FacePrediction, type PredictionFailure } from "./facePrediction";
 import type { ModelCard } from "./modelIO";
 
-export interface FacePrediction {
-  path: string;
-  /** Probabilities in EMOTIONS order. */
-  probabilities: Record<Emotion, number>;
-  top: Emotion;
-  confidence: number;
-  /** The face this prediction is about, when it was found in a photo (`detect`); absent for face crops. */
-  face?: import("./faces/predict").PredictedFace;
-}
-
-export interface PredictionFailure {
-  path: string;
-  error: string;
-}
+export type { FacePrediction, PredictionFailure } from "./facePrediction";
 
 const IMAGE = /\.(png|jpe?g|webp|gif|tiff?|avif)$/i;
 
@@ -96,12 +83,12 @@ export async function predictFiles(
     const { predictPhotos } = await import("./faces/predict");
     return predictPhotos(model, card, files, { ...options, detect: options.detect ?? "never" });
   }
-  const { height, width, channels, mean, std } = card.input;
+  const { height, width, channels } = card.input;
   const predictions: FacePrediction[] = [];
   const failures: PredictionFailure[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
-    const decoded: { file: string; pixels: Uint8Array }[] = [];
+    const decoded: DecodedFace[] = [];
     for (const file of chunk) {
       try {
         decoded.push({ file, pixels: await decodeImage(file, { height, width, channels }) });
@@ -110,25 +97,7 @@ export async function predictFiles(
       }
     }
     if (decoded.length === 0) continue;
-    const per = height * width * channels;
-    const x = new Float32Array(decoded.length * per);
-    decoded.forEach((d, b) => {
-      for (let j = 0; j < per; j++) x[b * per + j] = (d.pixels[j] / 255 - mean) / std;
-    });
-    const probs = tf.tidy(() => model.predict(tf.tensor4d(x, [decoded.length, height, width, channels])) as tf.Tensor);
-    const values = await probs.data();
-    probs.dispose();
-    decoded.forEach((d, b) => {
-      const row = Array.from(values.subarray(b * EMOTIONS.length, (b + 1) * EMOTIONS.length));
-      let best = 0;
-      for (let k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
-      predictions.push({
-        path: d.file,
-        probabilities: Object.fromEntries(EMOTIONS.map((e, k) => [e, row[k]])) as Record<Emotion, number>,
-        top: EMOTIONS[best],
-        confidence: row[best],
-      });
-    });
+    predictions.push(...(await classifyFaces(model, card.input, decoded, batchSize)));
   }
   return { predictions, failures };
 }

@@ -16,22 +16,12 @@ import { trainingChartSpec } from "./trainingChart";
 import { logitsModel } from "./resnet";
 import { Rng, type RngState } from "./rng";
 import { SGD_NESTEROV_KERNEL } from "./backends/wasmNative";
+import { argmaxRows, batchTensor, datasetNormalization, predictProbabilities, type Augmenter, type TrainingData } from "./modelInput";
 
-/** What training needs of a data set (FaceDataset provides it). */
-export interface TrainingData {
-  readonly height: number;
-  readonly width: number;
-  readonly channels: number;
-  readonly size: number;
-  readonly labels: Int32Array;
-  image(i: number): Uint8Array;
-  fingerprint(): string;
-}
-
-/** Per-image augmentation (augment.ts provides one): HWC uint8 in, HWC float32 in [0,1] out. */
-export interface Augmenter {
-  apply(image: Uint8Array, height: number, width: number, channels: number, rng: Rng, out?: Float32Array): Float32Array;
-}
+// What training needs of a data set, the augmenter, and how batches are built: modelInput.ts (the
+// one place pixels become model input; also used by evaluation, prediction, Grad-CAM and curation).
+export type { Augmenter, TrainingData } from "./modelInput";
+export { batchTensor, datasetNormalization, predictProbabilities } from "./modelInput";
 
 export interface TrainOptions {
   epochs: number;
@@ -202,70 +192,6 @@ function createOptimizer(kind: "sgd" | "adamw", vars: tf.Variable[], o: TrainOpt
       s.forEach((x, i) => x.assign(state[`adamw/v/${i}`]));
     },
   };
-}
-
-// ---- batches -------------------------------------------------------------------------------
-
-export function datasetNormalization(data: TrainingData): { mean: number; std: number } {
-  let sum = 0;
-  let sumSq = 0;
-  let count = 0;
-  for (let i = 0; i < data.size; i++) {
-    const img = data.image(i);
-    for (let k = 0; k < img.length; k++) {
-      const v = img[k] / 255;
-      sum += v;
-      sumSq += v * v;
-    }
-    count += img.length;
-  }
-  if (count === 0) return { mean: 0.5, std: 0.25 };
-  const mean = sum / count;
-  return { mean, std: Math.sqrt(Math.max(sumSq / count - mean * mean, 1e-6)) };
-}
-
-/** A normalised NHWC batch tensor of the given images (augmented when `augment` is set). */
-export function batchTensor(data: TrainingData, indices: ArrayLike<number>, norm: { mean: number; std: number }, augment?: Augmenter, rng?: Rng): tf.Tensor4D {
-  const { height: h, width: w, channels: c } = data;
-  const per = h * w * c;
-  const x = new Float32Array(indices.length * per);
-  const scratch = new Float32Array(per);
-  for (let b = 0; b < indices.length; b++) {
-    const img = data.image(indices[b]);
-    const offset = b * per;
-    if (augment && rng) {
-      const out = augment.apply(img, h, w, c, rng, scratch);
-      for (let k = 0; k < per; k++) x[offset + k] = (out[k] - norm.mean) / norm.std;
-    } else {
-      for (let k = 0; k < per; k++) x[offset + k] = (img[k] / 255 - norm.mean) / norm.std;
-    }
-  }
-  return tf.tensor4d(x, [indices.length, h, w, c]);
-}
-
-/** Class probabilities for every image of `data` (no augmentation), batched. */
-export async function predictProbabilities(model: tf.LayersModel, data: TrainingData, norm: { mean: number; std: number }, batchSize = 128): Promise<Float32Array> {
-  const classes = (model.outputs[0].shape[1] as number) ?? EMOTIONS.length;
-  const out = new Float32Array(data.size * classes);
-  for (let start = 0; start < data.size; start += batchSize) {
-    const idx = Array.from({ length: Math.min(batchSize, data.size - start) }, (_, k) => start + k);
-    const probs = tf.tidy(() => model.predict(batchTensor(data, idx, norm)) as tf.Tensor);
-    out.set(await probs.data(), start * classes);
-    probs.dispose();
-    await new Promise((r) => setImmediate(r));
-  }
-  return out;
-}
-
-function argmaxRows(probs: Float32Array, classes: number): Int32Array {
-  const n = probs.length / classes;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let k = 1; k < classes; k++) if (probs[i * classes + k] > probs[i * classes + best]) best = k;
-    out[i] = best;
-  }
-  return out;
 }
 
 function classCounts(labels: Int32Array, classes: number): number[] {

@@ -7,9 +7,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { DISPLAY } from "../../display";
 import { MIME, type GradcamPayload, type OutputItem } from "../../../protocol";
-import type { FaceDataset } from "../dataset";
+import type { FaceDataset } from "../data/faceDataset";
 import type { Evaluation, Prediction } from "../evaluate";
 import { EMOTIONS } from "../labels";
+import { batchTensor } from "../modelInput";
 import { pngDataUrl } from "../pngSync";
 import { faithfulness, type Faithfulness } from "./faithfulness";
 import { gradCamMaps } from "./gradCam";
@@ -129,13 +130,11 @@ export function explain(model: tf.LayersModel, dataset: FaceDataset, evaluationO
   const method = options.method ?? "Grad-CAM";
   const layer = options.layer ?? defaultCamLayer(model);
   const index = new Map(dataset.paths.map((p, i) => [p, i] as const));
-  const { height: h, width: w, channels: c } = dataset;
   const faces: ExplainedFace[] = [];
   for (const p of predictions) {
     const i = index.get(p.path);
     if (i === undefined) throw new Error(`${p.path} is not in this data set.`);
-    const img = dataset.image(i);
-    const x = tf.tensor4d(Float32Array.from(img, (v) => (v / 255 - options.normalization.mean) / options.normalization.std), [1, h, w, c]);
+    const x = batchTensor(dataset, [i], options.normalization);
     const targets = p.predicted === p.label ? [p.predicted] : [p.predicted, p.label];
     const maps = targets.map((cls) => {
       const [cam] = classActivationMaps(model, x, [cls], { method, layer });

@@ -33,7 +33,8 @@ import { progressBar } from "../progress";
 import { Rng } from "../rng";
 import { modelStrength, wrongShare, type ModelStrength } from "./calibration";
 import { DEFAULT_RANKING, rankLabelIssues, type RankMethod } from "./rank";
-import { predictProbabilities, train, type Augmenter, type TrainingData, type TrainOptions, type TrainResult } from "../train";
+import { argmax, predictProbabilities, type Augmenter, type TrainingData } from "../modelInput";
+import { train, type TrainOptions, type TrainResult } from "../train";
 
 export type RankBy = "self_confidence" | "normalized_margin";
 export type IssueFilter = "prune_by_noise_rate" | "prune_by_class" | "confident_joint";
@@ -492,9 +493,7 @@ export async function crossValidatedProbabilities(
       let correct = 0;
       heldIdx.forEach((i, r) => {
         probs!.set(p.subarray(r * classes, (r + 1) * classes), i * classes);
-        let best = 0;
-        for (let c = 1; c < classes; c++) if (p[r * classes + c] > p[r * classes + best]) best = c;
-        if (best === data.labels[i]) correct++;
+        if (argmax(p, r * classes, classes) === data.labels[i]) correct++;
       });
       const acc = heldIdx.length ? correct / heldIdx.length : 0;
       foldAccuracy.push(acc);

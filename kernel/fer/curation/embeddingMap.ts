@@ -34,7 +34,7 @@ import {
   type ReviewCamReply,
 } from "../../../protocol";
 import type { CamMethod } from "../cam/index";
-import { FaceDataset } from "../dataset";
+import { FaceDataset } from "../data/faceDataset";
 import { EMOTIONS } from "../labels";
 import { pngDataUrl } from "../pngSync";
 import { currentSignal } from "../progress";

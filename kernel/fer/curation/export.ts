@@ -8,7 +8,8 @@ import { copyFile, mkdir, readdir, realpath, rename, writeFile } from "node:fs/p
 import { basename, join, resolve } from "node:path";
 import { chartWithText, DISPLAY } from "../../display";
 import type { OutputItem } from "../../../protocol";
-import { pool, type FaceDataset } from "../dataset";
+import type { FaceDataset } from "../data/faceDataset";
+import { pool } from "../pool";
 import { encodePng } from "../images";
 import { EMOTIONS, type Emotion } from "../labels";
 import { isInside, realPathOrPlanned, safeWritePath } from "../safeWrite";

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { LOGITS_LAYER } from "../resnet";
-import { batchTensor, type TrainingData } from "../train";
+import { batchTensor, tenCrops, type TrainingData } from "../modelInput";
 
 export type CurationTta = "none" | "flip" | "tencrop";
 
@@ -20,16 +20,6 @@ export interface CurationFeatures {
   embeddings: Float32Array;
   dim: number;
   tta: CurationTta;
-}
-
-/** The five crops (corners + centre) of a reflect-padded batch and their mirror images (as evaluate's ten-crop TTA). */
-function tenCrops(x: tf.Tensor4D): tf.Tensor4D[] {
-  const [, h, w] = x.shape;
-  const pad = Math.max(2, Math.round(h / 12));
-  const padded = tf.mirrorPad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], "reflect");
-  const offsets = [[0, 0], [0, 2 * pad], [2 * pad, 0], [2 * pad, 2 * pad], [pad, pad]];
-  const crops = offsets.map(([y, xo]) => tf.slice(padded, [0, y, xo, 0], [-1, h, w, -1]) as tf.Tensor4D);
-  return [...crops, ...crops.map((c) => tf.image.flipLeftRight(c))];
 }
 
 /**

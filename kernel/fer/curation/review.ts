@@ -26,10 +26,10 @@ import type * as P from "../../../protocol";
 import { checkReviewRequest, MIME, parseReviewCamRequest, RENDERER_ID, REVIEW_CAM_MAX_SIDE, REVIEW_MAX_PATH, type OutputItem, type ReviewCamReply } from "../../../protocol";
 import { classActivationMaps, type CamMethod } from "../cam/index";
 import { defaultCamLayer } from "../cam/layers";
-import { FaceDataset } from "../dataset";
+import { FaceDataset } from "../data/faceDataset";
 import { EMOTIONS, type Emotion } from "../labels";
+import { batchTensor, predictProbabilities } from "../modelInput";
 import { pngDataUrl } from "../pngSync";
-import { batchTensor } from "../train";
 import type { LabelIssue } from "./confidentLearning";
 import type { DuplicateGroup } from "./duplicates";
 import { applyLedger, CurationLedger, isCsvRowPath, uncurated, type LedgerEntry } from "./ledger";
@@ -198,14 +198,8 @@ function topPredictions(probs: ArrayLike<number>, i: number, k: number): ReviewP
 /** The model's probabilities for `indices` of the dataset, n × 7 row-major in the dataset's order (others left 0). */
 async function predictIndices(model: tf.LayersModel, dataset: FaceDataset, indices: number[], norm: { mean: number; std: number }, into: Float32Array): Promise<void> {
   const k = EMOTIONS.length;
-  for (let start = 0; start < indices.length; start += 64) {
-    const batch = indices.slice(start, start + 64);
-    const p = tf.tidy(() => model.predict(batchTensor(dataset, batch, norm)) as tf.Tensor);
-    const values = await p.data();
-    p.dispose();
-    batch.forEach((i, b) => into.set(values.subarray(b * k, (b + 1) * k), i * k));
-    await new Promise((r) => setImmediate(r));
-  }
+  const values = await predictProbabilities(model, dataset, norm, 64, indices);
+  indices.forEach((i, b) => into.set(values.subarray(b * k, (b + 1) * k), i * k));
 }
 
 function checkModel(model: tf.LayersModel, dataset: FaceDataset, normalization: ReviewOptions["normalization"]): { mean: number; std: number } {

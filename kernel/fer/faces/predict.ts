@@ -12,9 +12,8 @@ import { existsSync, statSync } from "node:fs";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { decodeImage, ImageDecodeError, type ImageSpec } from "../images";
-import { EMOTIONS, type Emotion } from "../labels";
+import { classifyFaces, type DecodedFace, type FacePrediction, type PredictedFace, type PredictionFailure } from "../facePrediction";
 import type { ModelCard } from "../modelIO";
-import type { FacePrediction, PredictionFailure } from "../predict";
 import { type DetectedFace, loadFaceDetector } from "./detector";
 import { drawFaces } from "./draw";
 import { extractFaces } from "./extract";
@@ -32,17 +31,10 @@ export interface PhotoPredictOptions {
   annotate?: string;
 }
 
-/** What is known of the face a prediction is about (absent when the image was taken as a crop). */
-export interface PredictedFace {
-  /** [x, y, w, h] in pixels of the upright image. */
-  box: [number, number, number, number];
-  score: number;
-  /** 1-based, best detection first. */
-  index: number;
-  landmarks: [number, number][];
-}
+/** What is known of the face a prediction is about (facePrediction.ts, below both ways of predicting). */
+export type { PredictedFace } from "../facePrediction";
 
-type Item = { file: string; pixels: Uint8Array; face?: PredictedFace };
+type Item = DecodedFace;
 
 /** Why an image counts as a face crop under "auto" (undefined: detect faces in it). */
 export function looksLikeCrop(photo: Pick<Photo, "width" | "height">, faces: DetectedFace[] | undefined, spec: ImageSpec): boolean {
@@ -56,32 +48,7 @@ export function looksLikeCrop(photo: Pick<Photo, "width" | "height">, faces: Det
 }
 
 async function classify(model: tf.LayersModel, card: ModelCard, items: Item[]): Promise<FacePrediction[]> {
-  const { height, width, channels, mean, std } = card.input;
-  const per = height * width * channels;
-  const out: FacePrediction[] = [];
-  for (let start = 0; start < items.length; start += 64) {
-    const chunk = items.slice(start, start + 64);
-    const x = new Float32Array(chunk.length * per);
-    chunk.forEach((d, b) => {
-      for (let j = 0; j < per; j++) x[b * per + j] = (d.pixels[j] / 255 - mean) / std;
-    });
-    const probs = tf.tidy(() => model.predict(tf.tensor4d(x, [chunk.length, height, width, channels])) as tf.Tensor);
-    const values = await probs.data();
-    probs.dispose();
-    chunk.forEach((d, b) => {
-      const row = Array.from(values.subarray(b * EMOTIONS.length, (b + 1) * EMOTIONS.length));
-      let best = 0;
-      for (let k = 1; k < row.length; k++) if (row[k] > row[best]) best = k;
-      out.push({
-        path: d.file,
-        probabilities: Object.fromEntries(EMOTIONS.map((e, k) => [e, row[k]])) as Record<Emotion, number>,
-        top: EMOTIONS[best],
-        confidence: row[best],
-        ...(d.face ? { face: d.face } : {}),
-      });
-    });
-  }
-  return out;
+  return classifyFaces(model, card.input, items, 64);
 }
 
 /** Classifies the faces of photos (see the module comment). Unreadable photos are reported, not fatal. */
