@@ -6,7 +6,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import sharp from "sharp";
@@ -40,6 +40,7 @@ function snapshot(dir: string): Record<string, string> {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
+      else if (e.isSymbolicLink()) out[path.relative(dir, p)] = "link";
       else out[path.relative(dir, p)] = createHash("sha256").update(readFileSync(p)).digest("hex");
     }
   };
@@ -60,6 +61,7 @@ before(async () => {
   writeFileSync(path.join(photos, "pair.png"), pair.png);
   writeFileSync(path.join(photos, "misc", "wall.png"), (await syntheticPhoto(500, 400, [], 24)).png);
   writeFileSync(path.join(photos, "misc", "broken.jpg"), "this is not a photo");
+  symlinkSync(path.join(work, "nowhere.jpg"), path.join(photos, "misc", "gone.jpg")); // a dangling link
   // A face crop as in FER2013: 48×48 grayscale.
   writeFileSync(path.join(work, "crop.png"), readFileSync("notebooks/data/sample/val/happy/PublicTest_11211241.png"));
 });
@@ -69,7 +71,7 @@ test("fernb faces: crops per face in emotion folders and unlabeled/, a manifest,
   const out = path.join(work, "crops");
   const r = await fernb(["faces", "--in", photos, "--out", out, "--min-score", "0.6", "--json"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /Finding faces 5\/5 \(100%\)/, "a progress line");
+  assert.match(r.stderr, /Finding faces 6\/6 \(100%\)/, "a progress line");
   const report = lastJson(r.stdout);
   const bySource = (name: string) => report.faces.filter((f: any) => f.source.endsWith(name));
   assert.equal(bySource("group.png").length, 3);
@@ -84,8 +86,9 @@ test("fernb faces: crops per face in emotion folders and unlabeled/, a manifest,
   assert.ok(Math.abs(x + w / 2 - 270) < 40 && Math.abs(y + w / 2 - 170) < 40, `portrait box ${bySource("portrait.jpg")[0].box}`);
   assert.deepEqual(report.noFace.map((n: any) => path.basename(n.source)), ["wall.png"]);
   assert.match(report.noFace[0].reason, /no face found/);
-  assert.deepEqual(report.failed.map((n: any) => path.basename(n.source)), ["broken.jpg"]);
+  assert.deepEqual(report.failed.map((n: any) => path.basename(n.source)), ["broken.jpg", "gone.jpg"]);
   assert.match(report.failed[0].reason, /not an image/);
+  assert.match(report.failed[1].reason, /file not found/);
   for (const f of report.faces) {
     const meta = await sharp(f.file).metadata();
     assert.deepEqual([meta.width, meta.height, meta.channels], [48, 48, 1]);

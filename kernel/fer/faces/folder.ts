@@ -10,7 +10,7 @@
  * photos without a face are reported with the reason and never stop the run.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { appendFile, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { ImageDecodeError, type ImageSpec, validateSpec } from "../images";
@@ -76,6 +76,8 @@ export interface InputPhoto {
   file: string;
   /** The emotion folder's name as written, or null outside emotion folders. */
   label: string | null;
+  /** Why a folder could not be listed (reported among the failures). */
+  error?: string;
 }
 
 /** Lists the photos of files and folders (recursively, sorted; hidden entries skipped), with their labels. */
@@ -85,18 +87,47 @@ export function listPhotos(inputs: string[]): InputPhoto[] {
     const parent = path.basename(path.dirname(path.resolve(file)));
     return canonicalEmotion(parent) ? parent : null;
   };
+  const seen = new Set<string>();
   const walk = (dir: string) => {
-    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    let real = dir;
+    try {
+      real = realpathSync(dir);
+    } catch {
+      // reported by readdirSync below
+    }
+    if (seen.has(real)) return; // a symbolic link back up the tree
+    seen.add(real);
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      out.push({ file: dir, label: null, error: `folder not readable (${code === "EACCES" ? "permission denied" : (e as Error).message})` });
+      return;
+    }
     for (const e of entries) {
       if (e.name.startsWith(".")) continue;
       const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && PHOTO.test(e.name)) out.push({ file: p, label: labelOf(p) });
+      let isDir = e.isDirectory();
+      if (e.isSymbolicLink()) {
+        try {
+          isDir = statSync(p).isDirectory();
+        } catch {
+          isDir = false; // a dangling link with a photo's name is reported when read
+        }
+      }
+      if (isDir) walk(p);
+      else if (PHOTO.test(e.name)) out.push({ file: p, label: labelOf(p) });
     }
   };
   for (const input of inputs) {
-    const st = statSync(input);
-    if (st.isDirectory()) walk(input);
+    let st;
+    try {
+      st = statSync(input);
+    } catch {
+      st = undefined; // a dangling link or no permission: reported when read
+    }
+    if (st?.isDirectory()) walk(input);
     else out.push({ file: input, label: labelOf(input) });
   }
   return out;
@@ -185,8 +216,13 @@ export async function extractFacesToFolder(inputs: string[], out: string, option
   const bar = progressBar("Finding faces", photos.length, { lineIntervalMs: 5000 });
   const detector = await loadFaceDetector();
   let nFaces = 0;
-  for (const [i, { file, label }] of photos.entries()) {
+  for (const [i, { file, label, error }] of photos.entries()) {
     const source = path.resolve(file);
+    if (error) {
+      report.failed.push({ source: file, reason: error });
+      bar.update(i + 1, `${nFaces} faces`);
+      continue;
+    }
     try {
       const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
         throw new ImageDecodeError(e.code === "EACCES" ? "permission denied" : e.code === "ENOENT" ? "file not found" : `unreadable (${e.message})`, file);
