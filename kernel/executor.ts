@@ -11,7 +11,7 @@ import { createConverter, type Converter, type Diagnostic } from "tslab/dist/con
 import { createRequire } from "tslab/dist/executor";
 import { createLineMap } from "./lineMap";
 import { expandShorthandProperties } from "./shorthand";
-import { instrumentCode } from "./instrument";
+import { hasTopLevelAwait, instrumentCode } from "./instrument";
 import type { CellError } from "../protocol";
 
 export interface CellOutcome {
@@ -321,7 +321,8 @@ export class CellExecutor {
     this.scripts.set(id, { label, toSourceLine: createLineMap(code, converted.output) });
     const n = INSTRUMENT_NAMES;
     const params = `exports, require, ${n.check}, ${n.checkNow}, ${n.guard}, ${n.guardIterable}`;
-    const prefix = converted.hasToplevelAwait ? `(async function(${params}) { ` : `(function(${params}) { `;
+    const isAsync = converted.hasToplevelAwait || hasTopLevelAwait(converted.output);
+    const prefix = isAsync ? `(async function(${params}) { ` : `(function(${params}) { `;
     const wrapped = instrumentCode(
       `${prefix}${converted.output}\n})(__fernb__.exports, __fernb__.require, __fernb__.check, __fernb__.checkNow, __fernb__.guard, __fernb__.guardIterable)`,
       n,
@@ -335,7 +336,7 @@ export class CellExecutor {
         }),
       );
       // Ends with the interruption at once, whatever the cell's code is waiting for.
-      if (converted.hasToplevelAwait) await this.guardIn(run, result);
+      if (isAsync) await this.guardIn(run, result);
     } catch (e) {
       // Keep what the cell declared: values assigned before the failure stay usable.
       this.prevDecl = converted.declOutput ?? this.prevDecl;

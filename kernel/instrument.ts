@@ -91,3 +91,28 @@ export function instrumentCode(code: string, names: InstrumentNames): string {
   }
   return out + code.slice(at);
 }
+
+/**
+ * True when converted cell code awaits at its top level (outside any function of its own), so it
+ * must run in an async wrapper. tslab's own flag misses some cases: a top-level `for await`, an
+ * `await` in the cell's last expression after a loop.
+ */
+export function hasTopLevelAwait(code: string): boolean {
+  const file = ts.createSourceFile("cell.js", `(async function () {\n${code}\n})`, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  let wrapper: ts.Node | undefined;
+  let found = false;
+  const visit = (node: ts.Node): void => {
+    if (found) return;
+    if (ts.isFunctionLike(node) || ts.isClassStaticBlockDeclaration(node)) {
+      if (wrapper) return;
+      wrapper = node;
+    }
+    if (ts.isAwaitExpression(node) || (ts.isForOfStatement(node) && node.awaitModifier)) {
+      found = true;
+      return;
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return found;
+}

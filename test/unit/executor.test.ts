@@ -175,3 +175,27 @@ test("functions of an interrupted cell still work in later cells; an interrupt f
     executor.close();
   }
 });
+
+test("instrumented cells keep their meaning: labels, loops without braces, for-await, static blocks, await in templates and last expressions", { timeout: 60000 }, async () => {
+  const executor = newExecutor();
+  try {
+    const cases: [string, unknown][] = [
+      ["let s = 0;\nouter: for (let i = 0; i < 5; i++) { for (let j = 0; j < 5; j++) { if (j > i) continue outer; s += j; } }\ns", 20],
+      ["let k = 3;\ndo k--\nwhile (k > 0)\nk + 10", 10],
+      ["async function* gen() { for (let i = 0; i < 3; i++) { await null; yield i; } }\nlet t = 0;\nfor await (const v of gen()) t += v;\nt + 10", 13],
+      ["class A { static n = 0; static { for (let i = 0; i < 4; i++) A.n += i; } }\nA.n", 6],
+      ["const tpl = `${await Promise.resolve(2)}-${[1, 2, 3].map((x) => x * 2).join(',')}`;\ntpl", "2-2,4,6"],
+      ["let f = 0;\ntry { for (;;) { f++; if (f > 3) throw new Error('x'); } } catch (e) { f += 100; } finally { f += 1000; }\nf", 1104],
+      ["if (true) for (let i = 0; i < 2; i++) ; else while (false);\n'ok'", "ok"],
+      ["let w = 0;\nwhile (w < 3) w++\nw + 10", 13],
+      ["for (const key in { a: 1 }) key;\nawait (async () => { let q = 0; while (q < 10) q = await Promise.resolve(q + 1); return q; })()", 10],
+    ];
+    for (const [code, expected] of cases) {
+      const r = await executor.execute(code, "Cell 1");
+      assert.equal(r.ok, true, `${code}: ${JSON.stringify(r.error)}`);
+      assert.deepEqual(r.value, expected, code);
+    }
+  } finally {
+    executor.close();
+  }
+});
