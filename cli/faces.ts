@@ -1,4 +1,4 @@
-/** `fernb faces --in <photos or folders>... --out <dir> [--size 48] [--channels 1|3] [--min-face PX] [--margin F] [--json]` */
+/** `fernb faces --in <photos, videos or folders>... --out <dir> [--size 48] [--channels 1|3] [--min-face PX] [--margin F] [--every MS] [--json]` */
 import { lstatSync } from "node:fs";
 import { initBackend } from "../kernel/fer/backend";
 import { checkOutputFolder, extractFacesToFolder } from "../kernel/fer/faces/folder";
@@ -12,18 +12,20 @@ export const FACES_FLAGS: Record<string, FlagSpec> = {
   "min-face": { value: true, meta: "<pixels>" },
   margin: { value: true, meta: "<fraction>" },
   "min-score": { value: true, meta: "<0..1>" },
+  every: { value: true, meta: "<milliseconds>" },
   json: { value: false },
   backend: { value: true, meta: `<${BACKEND_CHOICES.join("|")}>` },
   help: { value: false },
 };
 
-export const FACES_USAGE = `  fernb faces --in <photo or folder>... --out <folder> [--size 48] [--channels 1|3] [--min-face 20] [--margin 0.15] [--min-score 0.75] [--json]
+export const FACES_USAGE = `  fernb faces --in <photo or folder>... --out <folder> [--size 48] [--channels 1|3] [--min-face 20] [--margin 0.15] [--min-score 0.75] [--every 1000] [--json]
       Finds the faces in photos (any size; EXIF orientation applied), levels the eyes and saves
       square crops of --size pixels (grayscale unless --channels 3), decoded as training decodes.
       Photos in a folder named after an emotion keep that label (<out>/<emotion>/<photo>_<k>.png),
       the others go to <out>/unlabeled/. <out>/faces.jsonl records each crop's source, content hash,
       box, landmarks, score and detector; a re-run skips the photos already done. The input is never
-      modified. With --json the last line is {"faces":[{"source","file","box","score"}],"noFace":[...],"failed":[...]}.`;
+      modified. Videos (.mp4, .mov, .webm, ...; needs ffmpeg) give a frame every --every ms, crops
+      named <video>_t<ms>_<k>.png. With --json the last line is {"faces":[{"source","file","box","score"}],"noFace":[...],"failed":[...]}.`;
 
 function decimal(flags: ParsedArgs["flags"], name: string, fallback: number, min: number, max: number): number {
   const v = flags[name];
@@ -52,8 +54,9 @@ export async function facesCommand(positional: string[], flags: ParsedArgs["flag
   const minFace = wholeNumber(flags, "min-face", 20, 8, 100000, "faces");
   const margin = decimal(flags, "margin", 0.15, 0, 2);
   const minScore = decimal(flags, "min-score", 0.75, 0.05, 1);
+  const everyMs = wholeNumber(flags, "every", 1000, 10, 3_600_000, "faces");
   const backendChoice = oneOf(flags, "backend", BACKEND_CHOICES, "faces");
-  const options = { spec: { height: size, width: size, channels }, minFace, margin, minScore };
+  const options = { spec: { height: size, width: size, channels }, minFace, margin, minScore, everyMs };
   try {
     await checkOutputFolder(flags.out, inputs, options);
   } catch (e) {

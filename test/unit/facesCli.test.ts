@@ -207,3 +207,41 @@ test("notebooks/faces.fernb runs headless: detections drawn, crops made, reviewe
   assert.match(text, /6 crops in /);
   assert.match(text, /4 faces, 48x48x1/, "the 4 labelled crops load as a data set");
 });
+
+test("fernb faces on a video: a frame every --every ms, crops named by their time (needs ffmpeg; without it the video is listed as unreadable, with the reason)", async () => {
+  const dir = path.join(work, "videos", "happy");
+  mkdirSync(dir, { recursive: true });
+  const frames = [
+    await syntheticPhoto(640, 360, [{ face: 4, x: 60, y: 90, size: 150 }, { face: 9, x: 380, y: 100, size: 140 }], 31),
+    await syntheticPhoto(640, 360, [], 32),
+    await syntheticPhoto(640, 360, [{ face: 0, x: 250, y: 100, size: 160 }], 33),
+  ];
+  frames.forEach((f, k) => writeFileSync(path.join(work, `frame_${k}.png`), f.png));
+  const hasFfmpeg = (await new Promise<boolean>((resolve) => execFile("ffmpeg", ["-version"], (e) => resolve(!e)))) as boolean;
+  const clip = path.join(dir, "clip.mp4");
+  if (hasFfmpeg) {
+    await new Promise<void>((resolve, reject) =>
+      execFile("ffmpeg", ["-v", "error", "-y", "-framerate", "1", "-i", path.join(work, "frame_%d.png"), "-c:v", "mpeg4", "-q:v", "2", "-pix_fmt", "yuv420p", clip], (e) => (e ? reject(e) : resolve())),
+    );
+  } else {
+    writeFileSync(clip, readFileSync(path.join(work, "frame_0.png"))); // any bytes: ffmpeg is not there to read them
+  }
+  const out = path.join(work, "video-crops");
+  const r = await fernb(["faces", "--in", path.join(work, "videos"), "--out", out, "--every", "1000", "--min-score", "0.6", "--json"]);
+  const report = lastJson(r.stdout);
+  if (!hasFfmpeg) {
+    assert.equal(report.failed.length, 1);
+    assert.match(report.failed[0].reason, /needs ffmpeg/);
+    return;
+  }
+  assert.equal(r.code, 0, r.stderr);
+  const names = report.faces.map((f: any) => path.relative(out, f.file).split(path.sep).join("/")).sort();
+  assert.deepEqual(names, ["happy/clip_t0000000_1.png", "happy/clip_t0000000_2.png", "happy/clip_t0002000_1.png"]);
+  assert.deepEqual(report.noFace.map((n: any) => n.source.replace(/^.*#/, "#")), ["#t=1000"]);
+  const manifest = readFileSync(path.join(out, "faces.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(manifest.filter((m) => m.kind === "face").map((m) => m.timeMs).sort(), [0, 0, 2000]);
+  assert.ok(manifest.some((m) => m.kind === "video" && m.frames === 3));
+  const again = lastJson((await fernb(["faces", "--in", path.join(work, "videos"), "--out", out, "--every", "1000", "--min-score", "0.6", "--json"])).stdout);
+  assert.equal(again.skipped, 1);
+  assert.equal(again.faces.length, 3);
+});

@@ -11,7 +11,9 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
-import { appendFile, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { ImageDecodeError, type ImageSpec, validateSpec } from "../images";
 import { canonicalEmotion } from "../labels";
@@ -24,6 +26,31 @@ import { readPhoto } from "./photo";
 export const MANIFEST = "faces.jsonl";
 export const UNLABELED = "unlabeled";
 const PHOTO = /\.(png|jpe?g|webp|gif|tiff?|avif|heic|heif)$/i;
+/** Videos: frames are taken every `everyMs` by ffmpeg (a Debian package, optional). */
+export const VIDEO = /\.(mp4|m4v|mov|webm|mkv|avi|mpe?g)$/i;
+
+/** Why videos cannot be read here (ffmpeg missing), or undefined when they can. */
+export function ffmpegProblem(): string | undefined {
+  const r = spawnSync("ffmpeg", ["-version"], { stdio: "ignore" });
+  return r.error || r.status !== 0 ? "a video: reading videos needs ffmpeg, which is not installed here (Debian/Ubuntu: apt-get install ffmpeg)" : undefined;
+}
+
+/** Frames of a video every `everyMs` milliseconds, as PNG files in a temporary folder (removed by the caller). */
+async function videoFrames(file: string, everyMs: number): Promise<{ dir: string; files: { file: string; timeMs: number }[] }> {
+  const problem = ffmpegProblem();
+  if (problem) throw new Error(problem);
+  const dir = await mkdtemp(path.join(tmpdir(), "fernb-frames-"));
+  const r = spawnSync("ffmpeg", ["-v", "error", "-nostdin", "-i", file, "-vf", `fps=1000/${everyMs}:round=down`, "-start_number", "0", path.join(dir, "f_%07d.png")], { encoding: "utf8", maxBuffer: 16 << 20 });
+  if (r.status !== 0) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`a video ffmpeg could not read (${(r.stderr || r.error?.message || "").trim().split("\n")[0] || `exit code ${r.status}`})`);
+  }
+  const files = readdirSync(dir)
+    .filter((f) => /^f_\d+\.png$/.test(f))
+    .sort()
+    .map((f) => ({ file: path.join(dir, f), timeMs: Number(f.slice(2, 9)) * everyMs }));
+  return { dir, files };
+}
 
 export interface FolderOptions {
   /** Crop size and channels (default 48×48 grayscale). */
@@ -32,6 +59,8 @@ export interface FolderOptions {
   minFace?: number;
   minScore?: number;
   margin?: number;
+  /** Videos: one frame every this many milliseconds (default 1000). */
+  everyMs?: number;
 }
 
 export interface FaceRecord {
@@ -61,7 +90,18 @@ interface NoFaceRecord {
   settings: string;
 }
 
-type ManifestRecord = FaceRecord | NoFaceRecord;
+/** Written once every frame of a video is done (its frames' records carry `source#t=<ms>`). */
+interface VideoRecord {
+  kind: "video";
+  source: string;
+  sourceHash: string;
+  frames: number;
+  everyMs: number;
+  detector: string;
+  settings: string;
+}
+
+type ManifestRecord = (FaceRecord & { timeMs?: number }) | (NoFaceRecord & { timeMs?: number }) | VideoRecord;
 
 export interface FolderReport {
   faces: { source: string; file: string; box: Box; score: number; label: string | null }[];
@@ -117,7 +157,7 @@ export function listPhotos(inputs: string[]): InputPhoto[] {
         }
       }
       if (isDir) walk(p);
-      else if (PHOTO.test(e.name)) out.push({ file: p, label: labelOf(p) });
+      else if (PHOTO.test(e.name) || VIDEO.test(e.name)) out.push({ file: p, label: labelOf(p) });
     }
   };
   for (const input of inputs) {
@@ -135,7 +175,7 @@ export function listPhotos(inputs: string[]): InputPhoto[] {
 
 /** A string naming the settings crops were made with; a folder holds crops of one setting only. */
 export function settingsKey(o: Required<FolderOptions>): string {
-  return `${DETECTOR_ID};faces-pipeline=1;size=${o.spec.height}x${o.spec.width}x${o.spec.channels};minFace=${o.minFace};minScore=${o.minScore};margin=${o.margin}`;
+  return `${DETECTOR_ID};faces-pipeline=1;size=${o.spec.height}x${o.spec.width}x${o.spec.channels};minFace=${o.minFace};minScore=${o.minScore};margin=${o.margin};videoEveryMs=${o.everyMs}`;
 }
 
 async function readManifest(file: string): Promise<ManifestRecord[]> {
@@ -187,6 +227,7 @@ function withDefaults(options: FolderOptions): Required<FolderOptions> {
     minFace: options.minFace ?? DEFAULT_DETECT_OPTIONS.minFace,
     minScore: options.minScore ?? DEFAULT_DETECT_OPTIONS.minScore,
     margin: options.margin ?? DEFAULT_MARGIN,
+    everyMs: options.everyMs ?? 1000,
   };
 }
 
@@ -216,6 +257,46 @@ export async function extractFacesToFolder(inputs: string[], out: string, option
   const bar = progressBar("Finding faces", photos.length, { lineIntervalMs: 5000 });
   const detector = await loadFaceDetector();
   let nFaces = 0;
+  const round = (v: number) => Math.round(v * 10) / 10;
+  /** Detects, crops and records the faces of one image (a photo, or a video frame). */
+  const doImage = async (image: { bytes: Uint8Array; source: string; shown: string; hash: string; stem: string; label: string | null; timeMs?: number }): Promise<void> => {
+    const { source, shown, hash, stem, label } = image;
+    const earlier = done.get(`${source}\n${hash}`);
+    if (earlier && earlier.every((r) => r.kind !== "face" || existsSync(path.join(out, r.file)))) {
+      if (image.timeMs === undefined) report.skipped++;
+      for (const r of earlier) {
+        if (r.kind === "face") report.faces.push({ source: shown, file: path.join(out, r.file), box: r.box, score: r.score, label: r.label });
+        else if (r.kind === "noFace") report.noFace.push({ source: shown, reason: r.reason });
+      }
+      nFaces += earlier.filter((r) => r.kind === "face").length;
+      return;
+    }
+    const photo = await readPhoto(image.bytes).catch((e) => {
+      throw e instanceof ImageDecodeError ? new ImageDecodeError(e.reason, shown) : e;
+    });
+    const faces = await extractFaces(photo, { ...o, faces: await detector.detect(photo, o) });
+    const records: ManifestRecord[] = [];
+    const at = image.timeMs === undefined ? {} : { timeMs: image.timeMs };
+    if (faces.length === 0) {
+      const reason = `no face found (faces of at least ${o.minFace} px scoring ${o.minScore} or more were looked for)`;
+      records.push({ kind: "noFace", source, sourceHash: hash, reason, detector: DETECTOR_ID, settings, ...at });
+      report.noFace.push({ source: shown, reason });
+    }
+    const folder = label ?? UNLABELED;
+    await mkdir(path.join(out, folder), { recursive: true });
+    for (const [k, f] of faces.entries()) {
+      let name = path.join(folder, `${stem}_${k + 1}.png`);
+      const owner = usedNames.get(name);
+      if (owner !== undefined && owner !== source) name = path.join(folder, `${stem}-${hash.slice(7, 15)}_${k + 1}.png`);
+      usedNames.set(name, source);
+      await writeAtomic(path.join(out, name), f.png);
+      records.push({ kind: "face", file: name, source, sourceHash: hash, label, box: f.box.map(round) as Box, landmarks: f.landmarks.map(([x, y]) => [round(x), round(y)]), score: Math.round(f.score * 1000) / 1000, angle: round(f.crop.angle), detector: DETECTOR_ID, settings, ...at });
+      report.faces.push({ source: shown, file: path.join(out, name), box: f.box.map(round) as Box, score: Math.round(f.score * 1000) / 1000, label });
+    }
+    nFaces += faces.length;
+    // The manifest line comes after the crops: a run stopped half-way redoes this image.
+    if (records.length > 0) await appendFile(manifestFile, records.map((r) => JSON.stringify(r) + "\n").join(""));
+  };
   for (const [i, { file, label, error }] of photos.entries()) {
     const source = path.resolve(file);
     if (error) {
@@ -228,42 +309,32 @@ export async function extractFacesToFolder(inputs: string[], out: string, option
         throw new ImageDecodeError(e.code === "EACCES" ? "permission denied" : e.code === "ENOENT" ? "file not found" : `unreadable (${e.message})`, file);
       });
       const hash = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-      const earlier = done.get(`${source}\n${hash}`);
-      if (earlier && earlier.every((r) => r.kind === "noFace" || existsSync(path.join(out, r.file)))) {
-        report.skipped++;
-        for (const r of earlier) {
-          if (r.kind === "face") report.faces.push({ source: file, file: path.join(out, r.file), box: r.box, score: r.score, label: r.label });
-          else report.noFace.push({ source: file, reason: r.reason });
-        }
-        nFaces += earlier.filter((r) => r.kind === "face").length;
-        continue;
-      }
-      const photo = await readPhoto(bytes).catch((e) => {
-        throw e instanceof ImageDecodeError ? new ImageDecodeError(e.reason, file) : e;
-      });
-      const faces = await extractFaces(photo, { ...o, faces: await detector.detect(photo, o) });
-      const records: ManifestRecord[] = [];
-      if (faces.length === 0) {
-        const reason = `no face found (faces of at least ${o.minFace} px scoring ${o.minScore} or more were looked for)`;
-        records.push({ kind: "noFace", source, sourceHash: hash, reason, detector: DETECTOR_ID, settings });
-        report.noFace.push({ source: file, reason });
-      }
-      const folder = label ?? UNLABELED;
-      await mkdir(path.join(out, folder), { recursive: true });
       const stem = path.basename(file).replace(/\.[^.]+$/, "");
-      for (const [k, f] of faces.entries()) {
-        let name = path.join(folder, `${stem}_${k + 1}.png`);
-        const owner = usedNames.get(name);
-        if (owner !== undefined && owner !== source) name = path.join(folder, `${stem}-${hash.slice(7, 15)}_${k + 1}.png`);
-        usedNames.set(name, source);
-        await writeAtomic(path.join(out, name), f.png);
-        const round = (v: number) => Math.round(v * 10) / 10;
-        records.push({ kind: "face", file: name, source, sourceHash: hash, label, box: f.box.map(round) as Box, landmarks: f.landmarks.map(([x, y]) => [round(x), round(y)]), score: Math.round(f.score * 1000) / 1000, angle: round(f.crop.angle), detector: DETECTOR_ID, settings });
-        report.faces.push({ source: file, file: path.join(out, name), box: f.box.map(round) as Box, score: Math.round(f.score * 1000) / 1000, label });
+      if (VIDEO.test(file)) {
+        const finished = done.get(`${source}\n${hash}`)?.find((r) => r.kind === "video");
+        if (finished) {
+          report.skipped++;
+          for (const [key, records] of done) {
+            if (!key.startsWith(`${source}#t=`) || !key.endsWith(`\n${hash}`)) continue;
+            for (const r of records) {
+              if (r.kind === "face") report.faces.push({ source: `${file}#t=${r.timeMs}`, file: path.join(out, r.file), box: r.box, score: r.score, label: r.label });
+            }
+          }
+        } else {
+          const frames = await videoFrames(file, o.everyMs);
+          try {
+            for (const frame of frames.files) {
+              await doImage({ bytes: await readFile(frame.file), source: `${source}#t=${frame.timeMs}`, shown: `${file}#t=${frame.timeMs}`, hash, stem: `${stem}_t${String(frame.timeMs).padStart(7, "0")}`, label, timeMs: frame.timeMs });
+            }
+          } finally {
+            await rm(frames.dir, { recursive: true, force: true });
+          }
+          const record: VideoRecord = { kind: "video", source, sourceHash: hash, frames: frames.files.length, everyMs: o.everyMs, detector: DETECTOR_ID, settings };
+          await appendFile(manifestFile, JSON.stringify(record) + "\n");
+        }
+      } else {
+        await doImage({ bytes, source, shown: file, hash, stem, label });
       }
-      nFaces += faces.length;
-      // The manifest line comes after the crops: a run stopped half-way redoes this photo.
-      if (records.length > 0) await appendFile(manifestFile, records.map((r) => JSON.stringify(r) + "\n").join(""));
     } catch (e) {
       report.failed.push({ source: file, reason: e instanceof ImageDecodeError ? e.reason : String((e as Error).message ?? e) });
     }
