@@ -271,3 +271,20 @@ test("Review suspects opens the marked suspects; a malformed payload is reported
   const bad = await render({ ...payload(), labels: Buffer.alloc(N - 1).toString("base64") });
   assert.match((await page.textContent(`${bad} .fernb-error`))!, /labels must hold 30000 bytes/);
 });
+
+test("the map follows a theme switch live: its point colours come from VS Code's chart colour variables", async () => {
+  const sel = await render(payload());
+  assert.deepEqual((await pixel(sel, ...(GROUP[0] as [number, number]))).slice(0, 3), [0xe5, 0x14, 0x00]);
+  await page.evaluate(() => {
+    document.documentElement.style.setProperty("--vscode-charts-red", "#f48771");
+    document.documentElement.style.setProperty("--vscode-editor-background", "#1e1e1e");
+  });
+  // Redrawn on the next animation frame after the theme's variables change.
+  for (let k = 0; k < 50 && (await pixel(sel, ...(GROUP[0] as [number, number])))[0] !== 0xf4; k++) await page.evaluate(() => new Promise((r) => requestAnimationFrame(r)));
+  assert.deepEqual((await pixel(sel, ...(GROUP[0] as [number, number]))).slice(0, 3), [0xf4, 0x87, 0x71]);
+  await page.evaluate(() => {
+    document.documentElement.style.setProperty("--vscode-charts-red", "#e51400");
+    document.documentElement.style.setProperty("--vscode-editor-background", "#ffffff");
+  });
+});
+
