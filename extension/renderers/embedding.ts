@@ -161,6 +161,8 @@ const CELL = 8;
 const HOVER_RADIUS = 7;
 /** How long a hovered face waits for the kernel before the tooltip says it did not answer. */
 const THUMB_TIMEOUT_MS = 5000;
+/** How long a selection waits for the kernel before the status line says it has not answered. */
+const SELECT_TIMEOUT_MS = 30_000;
 
 interface View {
   dispose(): void;
@@ -521,18 +523,26 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
     const chosen = ids.slice().sort((a, b) => suspicion[b] - suspicion[a] || suspect[b] - suspect[a] || a - b).slice(0, payload.maxSelect);
     status.className = "em-status";
     status.textContent = `${what}: opening ${chosen.length} face(s) in the review grid${chosen.length < ids.length ? ` (the ${chosen.length} most suspicious of ${ids.length})` : ""}…`;
-    post({ action: "select", ids: chosen }, "select");
+    const requestId = post({ action: "select", ids: chosen }, "select");
+    // No answer (no kernel behind this page, or one busy with a long cell): say so, keep waiting.
+    setTimeout(() => {
+      if (requestId !== undefined && pending.has(requestId)) {
+        status.textContent = `The kernel has not answered yet (a cell may still be running); the ${chosen.length} face(s) open here when it does.`;
+      }
+    }, SELECT_TIMEOUT_MS);
   }
 
-  function post(message: Record<string, unknown>, kind: "thumb" | "select"): void {
+  function post(message: Record<string, unknown>, kind: "thumb" | "select"): string | undefined {
     const requestId = `em-${sessionTag}-${++nextRequest}`;
     pending.set(requestId, { outputId, kind });
     try {
       ctx.postMessage!({ ...message, mapId: payload.mapId, requestId });
+      return requestId;
     } catch (e) {
       pending.delete(requestId);
       status.textContent = `not sent: ${(e as Error).message}`;
       status.className = "em-status em-err";
+      return undefined;
     }
   }
 
