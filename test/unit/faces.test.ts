@@ -169,3 +169,17 @@ test("unreadable photos are rejected with a reason", async () => {
   await assert.rejects(detectFaces("/nonexistent/photo.jpg"), /file not found/);
   await assert.rejects(detectFaces(new Uint8Array(0)), /empty/);
 });
+
+test("predict --detect auto: which images count as face crops", async () => {
+  const { looksLikeCrop } = await import("../../kernel/fer/faces/predict");
+  const spec = { height: 48, width: 48, channels: 1 as const };
+  const face = (side: number) => ({ box: [0, 0, side, side] as [number, number, number, number], score: 0.9, landmarks: [] });
+  assert.equal(looksLikeCrop({ width: 48, height: 48 }, undefined, spec), true, "a 48×48 crop is not searched");
+  assert.equal(looksLikeCrop({ width: 120, height: 100 }, undefined, spec), true, "small images are crops");
+  assert.equal(looksLikeCrop({ width: 1600, height: 1200 }, undefined, spec), false, "a photo is searched");
+  assert.equal(looksLikeCrop({ width: 400, height: 400 }, [face(300)], spec), true, "one face filling a square image");
+  assert.equal(looksLikeCrop({ width: 400, height: 400 }, [face(120)], spec), false, "a small face in a square photo");
+  assert.equal(looksLikeCrop({ width: 400, height: 400 }, [face(300), face(250)], spec), false, "two faces");
+  assert.equal(looksLikeCrop({ width: 900, height: 400 }, [face(380)], spec), false, "a wide photo");
+  assert.equal(looksLikeCrop({ width: 400, height: 400 }, [], spec), true, "a square image without a detected face is taken whole");
+});

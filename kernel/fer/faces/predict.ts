@@ -44,7 +44,7 @@ export function looksLikeCrop(photo: Pick<Photo, "width" | "height">, faces: Det
   const square = Math.max(W, H) / Math.min(W, H) <= 1.3;
   if (!square) return false;
   if (faces.length === 0) return true;
-  return faces.length === 1 && Math.max(faces[0].box[2], faces[0].box[3]) >= 0.45 * Math.min(W, H);
+  return faces.length === 1 && Math.max(faces[0].box[2], faces[0].box[3]) >= 0.55 * Math.min(W, H);
 }
 
 async function classify(model: tf.LayersModel, card: ModelCard, items: Item[]): Promise<FacePrediction[]> {
