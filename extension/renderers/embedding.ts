@@ -548,6 +548,7 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
 
   /** Each review item's point id (from the last select reply), to follow decisions on the map. */
   let idsByPath = new Map<string, number>();
+  let reviewId: string | undefined;
   let reviewShown = false;
 
   function onReply(reply: Record<string, unknown>, kind: "thumb" | "select"): void {
@@ -578,6 +579,7 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
         if (typeof id === "number" && Number.isInteger(id) && id >= 0 && id < n) ids.set(it.path, id);
       }
       idsByPath = ids;
+      reviewId = grid.reviewId;
       review.show(`${outputId}-review`, grid, reviewBox);
       reviewShown = true;
       status.className = "em-status";
@@ -589,7 +591,7 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
   }
 
   function onDecision(reply: Record<string, unknown>): void {
-    if (reply.ok !== true || typeof reply.path !== "string") return;
+    if (reply.ok !== true || typeof reply.path !== "string" || reply.reviewId !== reviewId) return;
     const id = idsByPath.get(reply.path);
     const st = reply.state as Record<string, unknown> | undefined;
     if (id === undefined || typeof st !== "object" || st === null) return;
