@@ -52,7 +52,8 @@ interface Pending {
 const CONTROL_FD = 4;
 
 export const KERNEL_NOT_RESPONDING =
-  "The cell did not stop after the interrupt: it is blocking the kernel (a synchronous loop never yields). " +
+  "The cell did not stop after the interrupt: it is blocking the kernel in code the interrupt cannot reach " +
+  "(native code, or code built with eval/new Function, that never yields; loops in the cell's own code do stop). " +
   "Restart the kernel to stop it (command 'fernb: Restart FER Kernel' or the notebook toolbar). " +
   "Variables of this notebook will be lost.";
 

@@ -140,7 +140,7 @@ export function liveChart(spec: (values: object[]) => object, minIntervalMs = 20
   return {
     push(rows, force = false) {
       values.push(...rows);
-      if (!notebookDisplay) return;
+      if (!notebookDisplay || currentSignal()?.aborted) return;
       const now = Date.now();
       if (!force && handle && now - last < minIntervalMs) return;
       last = now;
@@ -150,8 +150,13 @@ export function liveChart(spec: (values: object[]) => object, minIntervalMs = 20
   };
 }
 
-/** Prints a line: as cell output in a notebook, through the line writer from a script. */
+/**
+ * Prints a line: as cell output in a notebook, through the line writer from a script. Not after
+ * the cell was interrupted: library work that winds down after an interrupt (the rest of a
+ * validation pass) does not report on the work the user stopped.
+ */
 export function info(line: string): void {
+  if (currentSignal()?.aborted) return;
   if (notebookDisplay) process.stdout.write(line + "\n");
   else lineWriter(line);
 }
