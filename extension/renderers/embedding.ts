@@ -18,6 +18,8 @@
  *   code: the same checks, the same ledger. A relabel or exclusion that lands there recolours or
  *   dims its point on the map.
  * - "Review suspects" opens the suspects the same way (keyboard users need no mouse).
+ * - Zoom: the + / − buttons or Ctrl+wheel (around the pointer; a plain wheel still scrolls the
+ *   notebook), Shift+drag pans, "Whole map" resets; the grid index is rebuilt for what is shown.
  */
 import type { ActivationFunction, OutputItem, RendererContext } from "vscode-notebook-renderer";
 import { MIME, type EmbeddingPayload } from "../../protocol";
@@ -122,6 +124,7 @@ const CSS = `
 }
 .fernb-em button { color: var(--vscode-button-secondaryForeground, inherit); background: var(--vscode-button-secondaryBackground, transparent); cursor: pointer; }
 .fernb-em select:focus-visible, .fernb-em button:focus-visible, .fernb-em canvas:focus-visible { outline: 1px solid var(--vscode-focusBorder, #005fb8); outline-offset: 1px; }
+.fernb-em .em-zoom { display: inline-flex; gap: 4px; }
 .fernb-em .em-stage { position: relative; width: 100%; user-select: none; }
 .fernb-em canvas { display: block; touch-action: none; }
 .fernb-em canvas.em-points { cursor: crosshair; border: 1px solid var(--vscode-editorWidget-border, #8884); }
@@ -194,6 +197,9 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
   );
   const shapeSelect = h("select", { class: "em-shape", "aria-label": "Selection" }, h("option", { value: "box", selected: true }, "box"), h("option", { value: "lasso" }, "lasso"));
   const suspectsButton = h("button", { class: "em-review-suspects", type: "button", disabled: !canPost || !payload.suspects.length }, `Review suspects (${Math.min(payload.suspects.length, payload.maxSelect)})`);
+  const zoomIn = h("button", { class: "em-zoom-in", type: "button", "aria-label": "Zoom in", title: "Zoom in (or Ctrl+wheel; Shift+drag pans)" }, "+");
+  const zoomOut = h("button", { class: "em-zoom-out", type: "button", "aria-label": "Zoom out", title: "Zoom out" }, "−");
+  const zoomReset = h("button", { class: "em-zoom-reset", type: "button" }, "Whole map");
   const canvas = h("canvas", { class: "em-points", tabindex: 0, role: "img", "aria-label": `Map of ${n} faces; drag to select faces for review` });
   const overlay = h("canvas", { class: "em-overlay", "aria-hidden": "true" });
   const tipImg = h("img", { alt: "" });
@@ -216,7 +222,7 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
     ),
     payload.projection.detail ? h("div", { class: "em-detail" }, payload.projection.detail) : null,
     payload.weakModel ? h("div", { class: "em-weak", role: "note" }, payload.weakModel) : null,
-    h("div", { class: "em-tools" }, h("label", {}, "Colour by: ", colorSelect), h("label", {}, "Select: ", shapeSelect), suspectsButton),
+    h("div", { class: "em-tools" }, h("label", {}, "Colour by: ", colorSelect), h("label", {}, "Select: ", shapeSelect), suspectsButton, h("span", { class: "em-zoom" }, zoomIn, zoomOut, zoomReset)),
     stage,
     legend,
     status,
@@ -227,6 +233,8 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
   // ---- geometry and the grid index ----
   let width = 0;
   let dpr = 1;
+  /** Zoom (1 = the whole map) and the map point (0..1) at the canvas centre. */
+  const view = { zoom: 1, cx: 0.5, cy: 0.5 };
   const px = new Float32Array(n);
   const py = new Float32Array(n);
   let cols = 0;
@@ -243,27 +251,39 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
       c.style.width = `${width}px`;
       c.style.height = `${HEIGHT}px`;
     }
+    placePoints();
+  }
+
+  /** Canvas positions under the current zoom and centre, and the grid index of the points on the canvas. */
+  function placePoints(): void {
     const w = width - 2 * PAD;
     const hgt = HEIGHT - 2 * PAD;
     for (let i = 0; i < n; i++) {
-      px[i] = PAD + (xy[2 * i] / 65535) * w;
-      py[i] = PAD + (1 - xy[2 * i + 1] / 65535) * hgt;
+      px[i] = PAD + ((xy[2 * i] / 65535 - view.cx) * view.zoom + 0.5) * w;
+      py[i] = PAD + (0.5 - (xy[2 * i + 1] / 65535 - view.cy) * view.zoom) * hgt;
     }
-    // Counting sort of the points into CELL×CELL cells.
+    // Counting sort of the points on the canvas into CELL×CELL cells.
     cols = Math.ceil(width / CELL) + 1;
     rows = Math.ceil(HEIGHT / CELL) + 1;
     const counts = new Int32Array(cols * rows + 1);
     const cellOf = new Int32Array(n);
+    let visible = 0;
     for (let i = 0; i < n; i++) {
-      const c = Math.floor(py[i] / CELL) * cols + Math.floor(px[i] / CELL);
+      const onCanvas = px[i] >= 0 && px[i] < width && py[i] >= 0 && py[i] < HEIGHT;
+      const c = onCanvas ? Math.floor(py[i] / CELL) * cols + Math.floor(px[i] / CELL) : -1;
       cellOf[i] = c;
-      counts[c + 1]++;
+      if (c >= 0) {
+        counts[c + 1]++;
+        visible++;
+      }
     }
     for (let c = 0; c < cols * rows; c++) counts[c + 1] += counts[c];
     cellStart = counts;
     const fill = counts.slice(0, cols * rows);
-    cellItems = new Int32Array(n);
-    for (let i = 0; i < n; i++) cellItems[fill[cellOf[i]]++] = i;
+    cellItems = new Int32Array(visible);
+    for (let i = 0; i < n; i++) if (cellOf[i] >= 0) cellItems[fill[cellOf[i]]++] = i;
+    canvas.dataset.visible = String(visible);
+    canvas.dataset.zoom = String(Math.round(view.zoom * 1000) / 1000);
   }
 
   /** Points in the cells overlapping [x0,x1]×[y0,y1] (css px). */
@@ -337,6 +357,7 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
       const i = order ? order[k] : k;
       const cx = Math.round(px[i] * dpr);
       const cy = Math.round(py[i] * dpr);
+      if (cx < -r || cy < -r || cx > W + r || cy > H + r) continue;
       const value = pack(colorOf(i), excluded[i] ? 70 : 255);
       for (let y = Math.max(0, cy - r); y <= Math.min(H - 1, cy + r); y++) {
         const row = y * W;
@@ -607,15 +628,44 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
     const rect = canvas.getBoundingClientRect();
     return [ev.clientX - rect.left, ev.clientY - rect.top];
   };
+  /** Zooms by `factor`, keeping the map point under canvas position (x, y) where it is. */
+  function zoomAt(factor: number, x = width / 2, y = HEIGHT / 2): void {
+    const w = width - 2 * PAD;
+    const hgt = HEIGHT - 2 * PAD;
+    const u = (x - PAD) / w - 0.5;
+    const v = 0.5 - (y - PAD) / hgt;
+    const zoom = Math.max(1, Math.min(64, view.zoom * factor));
+    // The map point under (x, y) before: cx + u / zoom; keep it under (x, y) after.
+    view.cx += u / view.zoom - u / zoom;
+    view.cy += v / view.zoom - v / zoom;
+    view.zoom = zoom;
+    if (zoom === 1) (view.cx = 0.5), (view.cy = 0.5);
+    placePoints();
+    draw();
+  }
+  let pan: { x: number; y: number; cx: number; cy: number } | null = null;
   canvas.addEventListener("pointerdown", (ev) => {
     if (ev.button !== 0) return;
     const [x, y] = local(ev);
+    if (ev.shiftKey) {
+      pan = { x, y, cx: view.cx, cy: view.cy };
+      canvas.setPointerCapture?.(ev.pointerId);
+      showTip(-1, 0, 0);
+      return;
+    }
     drag = { points: [[x, y]], x0: x, y0: y };
     canvas.setPointerCapture?.(ev.pointerId);
     showTip(-1, 0, 0);
   });
   canvas.addEventListener("pointermove", (ev) => {
     const [x, y] = local(ev);
+    if (pan) {
+      view.cx = pan.cx - (x - pan.x) / ((width - 2 * PAD) * view.zoom);
+      view.cy = pan.cy + (y - pan.y) / ((HEIGHT - 2 * PAD) * view.zoom);
+      placePoints();
+      draw();
+      return;
+    }
     if (drag) {
       drag.points.push([x, y]);
       drawDrag();
@@ -628,6 +678,10 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
     if (!drag) showTip(-1, 0, 0);
   });
   canvas.addEventListener("pointerup", (ev) => {
+    if (pan) {
+      pan = null;
+      return;
+    }
     if (!drag) return;
     const [x, y] = local(ev);
     drag.points.push([x, y]);
@@ -650,6 +704,19 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
       ev.preventDefault();
     }
   });
+  canvas.addEventListener(
+    "wheel",
+    (ev) => {
+      if (!ev.ctrlKey && !ev.metaKey) return; // a plain wheel scrolls the notebook
+      ev.preventDefault();
+      const [x, y] = local(ev);
+      zoomAt(Math.pow(1.2, -ev.deltaY / 100), x, y);
+    },
+    { passive: false },
+  );
+  zoomIn.addEventListener("click", () => zoomAt(2));
+  zoomOut.addEventListener("click", () => zoomAt(0.5));
+  zoomReset.addEventListener("click", () => zoomAt(0));
   colorSelect.addEventListener("change", () => {
     colorBy = colorSelect.value as ColorBy;
     draw();

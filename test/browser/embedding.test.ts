@@ -288,3 +288,36 @@ test("the map follows a theme switch live: its point colours come from VS Code's
   });
 });
 
+test("zoom: + shows part of the map, Ctrl+wheel keeps the point under the pointer, Whole map shows every point again", async () => {
+  const sel = await render(payload());
+  await posted();
+  const canvas = page.locator(`${sel} canvas.em-points`);
+  assert.equal(await canvas.getAttribute("data-visible"), String(N));
+  await page.click(`${sel} button.em-zoom-in`);
+  assert.equal(await canvas.getAttribute("data-zoom"), "2");
+  const visible = Number(await canvas.getAttribute("data-visible"));
+  assert.ok(visible > 0 && visible < N, `${visible} of ${N} points on the canvas at zoom 2`);
+  await page.click(`${sel} button.em-zoom-reset`);
+  assert.equal(await canvas.getAttribute("data-visible"), String(N));
+  // Ctrl+wheel over the lone point: it stays under the pointer, and hovering still finds it.
+  const [x, y] = await at(sel, LONE[0], LONE[1]);
+  await page.mouse.move(x, y);
+  await page.keyboard.down("Control");
+  await page.mouse.wheel(0, -300);
+  await page.keyboard.up("Control");
+  assert.ok(Number(await canvas.getAttribute("data-zoom")) > 1.5);
+  await page.mouse.move(x + 1, y);
+  assert.equal(await canvas.getAttribute("data-hover"), "5");
+  assert.deepEqual((await page.evaluate(([px, py]) => {
+    const c = document.elementFromPoint(px, py) as HTMLCanvasElement;
+    const r = c.getBoundingClientRect();
+    const dpr = c.width / r.width;
+    return Array.from(c.getContext("2d")!.getImageData(Math.round((px - r.left) * dpr), Math.round((py - r.top) * dpr), 1, 1).data.slice(0, 3));
+  }, [x, y] as const)), [0x38, 0x8a, 0x34]);
+  // A box drawn while zoomed selects by what is shown.
+  await drag([[x - 10, y - 10], [x + 10, y + 10]]);
+  const msgs = (await posted()).filter((m) => m.action === "select");
+  assert.deepEqual(msgs[0].ids, [5]);
+  await page.click(`${sel} button.em-zoom-reset`);
+});
+
