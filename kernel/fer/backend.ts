@@ -12,6 +12,8 @@
  * `prefer` option) forces one rung; forced, webgpu also accepts a software adapter (tests).
  */
 import * as tf from "@tensorflow/tfjs";
+import { existsSync } from "node:fs";
+import * as path from "node:path";
 
 export type BackendChoice = "tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu";
 export const BACKEND_LADDER: readonly BackendChoice[] = ["tensorflow-gpu", "webgpu", "tensorflow", "wasm", "cpu"];
@@ -52,9 +54,20 @@ export const FAST_PATH_COMMAND = "bash kernel/fer/backends/native/setup.sh && np
  * without the native OpenBLAS kernels: training is then about 3× slower, and the user should know
  * why and how to fix it. FERNB_NATIVE=0 is a choice, not a missing fast path.
  */
-export function fastPathMissing(reason: string | undefined): string | undefined {
+export function fastPathMissing(reason: string | undefined, sourceTree: boolean = hasNativeSource()): string | undefined {
   if (process.env.FERNB_NATIVE === "0") return undefined;
-  return `fast path missing: native kernels ${reason ?? "not loaded"}; training is about 3× slower. Install it with: ${FAST_PATH_COMMAND}`;
+  const fix = sourceTree
+    ? `Install it with: ${FAST_PATH_COMMAND}`
+    : `It is prebuilt only in the linux-x64 package; elsewhere, build fernb from its source with: ${FAST_PATH_COMMAND}`;
+  return `fast path missing: native kernels ${reason ?? "not loaded"}; training is about 3× slower. ${fix}`;
+}
+
+/** Whether this copy of fernb carries the native kernels' source and setup script (a checkout, not a package). */
+function hasNativeSource(): boolean {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, "kernel", "fer", "backends", "native", "setup.sh"))) return true;
+    if (existsSync(path.join(dir, "package.json")) || path.dirname(dir) === dir) return false;
+  }
 }
 
 async function tryRung(choice: BackendChoice, forced: boolean): Promise<string> {
