@@ -17,6 +17,7 @@ import * as path from "node:path";
 import sharp from "sharp";
 import { createResNet18 } from "../../kernel/fer/resnet";
 import { loadFolderDataset } from "../../kernel/fer/dataset";
+import { openReviews } from "../../kernel/fer/curation/review";
 import { embeddingMap, handleEmbeddingRendererMessage, pca, project2d, type EmbeddingMap } from "../../kernel/fer/curation/embeddingMap";
 import { parseEmbeddingRequest, EMBEDDING_MAX_SELECT, type OutputItem } from "../../protocol";
 import { KernelClient } from "../../extension/kernelClient";
@@ -164,6 +165,13 @@ test("a selection opens a review grid of exactly those faces, whose relabel land
   const refused: any = await handleEmbeddingRendererMessage({ reviewId: r.review.reviewId, action: "exclude", path: other });
   assert.equal(refused.ok, false);
   assert.match(refused.error, /is not an image of this review/);
+  // The next selection replaces that grid: the map's earlier grids do not crowd out other reviews.
+  const next: any = await handleEmbeddingRendererMessage({ action: "select", mapId: id, requestId: "s2", ids: [3] });
+  assert.equal(next.ok, true, next.error);
+  assert.ok(openReviews().includes(next.review.reviewId));
+  assert.ok(!openReviews().includes(r.review.reviewId), "the map's previous grid is forgotten");
+  const stale: any = await handleEmbeddingRendererMessage({ reviewId: r.review.reviewId, action: "exclude", path: target });
+  assert.match(stale.error, /not open in the kernel/);
 });
 
 test("through the kernel process: a map cell, a selection on the map's channel, a relabel in its grid lands in the ledger", { timeout: 120_000 }, async () => {

@@ -43,7 +43,7 @@ import type { LabelIssue } from "./confidentLearning";
 import { curationFeatures, type CurationTta } from "./features";
 import type { CurationLedger } from "./ledger";
 import { DEFAULT_RANKING, rankLabelIssues } from "./rank";
-import { handleReviewRendererMessage, review, REVIEW_THUMB_SIZE, type ReviewPayload, type ReviewReply } from "./review";
+import { forgetReview, handleReviewRendererMessage, review, REVIEW_THUMB_SIZE, type ReviewPayload, type ReviewReply } from "./review";
 
 /** The embedding renderer's MIME type (protocol/mime.ts); its messages come under RENDERER_ID.embedding. */
 export const EMBEDDING_MIME = MIME.embedding;
@@ -227,6 +227,8 @@ interface MapSession {
   normalization: { mean: number; std: number };
   ledger?: CurationLedger | string;
   cam?: { method?: CamMethod; layer?: string };
+  /** The review grid this map opened last: forgotten when it opens the next, so selections never crowd out other reviews. */
+  lastReview?: string;
 }
 
 const maps = new Map<string, MapSession>();
@@ -427,6 +429,8 @@ export async function handleEmbeddingMessage(raw: unknown): Promise<EmbeddingRep
     const position = new Map(req.ids.map((i, k) => [i, k] as const));
     const suspects = session.suspects.filter((s) => position.has(s.index)).map((s) => ({ ...s, index: position.get(s.index)! }));
     const grid = await review(sub, { probs, suspects, model: session.model, normalization: session.normalization, cam: session.cam, ledger: session.ledger, limit: req.ids.length });
+    if (session.lastReview) forgetReview(session.lastReview);
+    session.lastReview = grid.id;
     const ids: Record<string, number> = {};
     req.ids.forEach((i) => (ids[d.paths[i]] = i));
     return { ok: true, action: "select", requestId, mapId: session.id, review: grid.payload, ids };

@@ -124,6 +124,11 @@ export function closeReviews(): void {
   registry.clear();
 }
 
+/** Forgets one review (its grid then answers "run the cell again"); true when it was open. */
+export function forgetReview(id: string): boolean {
+  return registry.delete(id);
+}
+
 // ---- building the grid ----------------------------------------------------------------------------
 
 /** Box-filtered resize of HWC uint8 pixels to size×size (up- or down-sampling). */
