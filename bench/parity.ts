@@ -105,7 +105,7 @@ async function main(): Promise<void> {
           extra.push(`init=${path.join(dir, `init${seed}`)}`);
         }
         const t = Date.now();
-        const out = execFileSync("/usr/bin/python3", [path.join(__dirname, "recipe.py"), dir, "aug=fernb", `epochs=${epochs}`, `seed=${seed}`, "opt=sgd", "lr=0.05", "ls=0.1", "warm=0.3", "bal=none", ...extra], { encoding: "utf8" });
+        const out = execFileSync("/usr/bin/python3", [path.join(__dirname, "recipe.py"), dir, "aug=fernb", `epochs=${epochs}`, `seed=${seed}`, "opt=sgd", "lr=0.05", "ls=0.1", "warm=0.3", "bal=none", "progress=1", ...extra], { encoding: "utf8" });
         row.pytorch = JSON.parse(out.trim().split("\n").pop()!).heldOutAccuracy;
         row.pytorchMinutes = Math.round((Date.now() - t) / 6000) / 10;
         process.stderr.write(`[parity] seed ${seed} PyTorch (${torchSide}): held-out accuracy ${pct(row.pytorch!)}% (${row.pytorchMinutes} min)\n`);
@@ -130,6 +130,7 @@ async function main(): Promise<void> {
           // The next epoch trains on the next augmented pass.
           progress: (e) => {
             if (e.type === "epoch") trainFaces.epoch = e.record.epoch;
+            if (e.type === "batch" && e.step % 100 === 0) process.stderr.write(`[parity] seed ${seed} fernb: epoch ${e.epoch} step ${e.step}/${e.stepsPerEpoch} loss ${e.loss.toFixed(3)}\n`);
           },
         });
         const probs = await predictProbabilities(model, heldOut, norm);

@@ -93,6 +93,8 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(i)
         loss = F.cross_entropy(net(xb), yb, weight=weight, label_smoothing=smoothing)
+        if a.get("progress") and (i + 1) % 100 == 0:
+            print(f"[recipe.py] step {i + 1}/{total} loss {loss.item():.3f}", file=sys.stderr, flush=True)
         opt.zero_grad()
         loss.backward()
         opt.step()

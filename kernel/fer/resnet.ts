@@ -32,13 +32,14 @@ export interface ResNetConfig {
   bnMomentum: number;
   /**
    * Initial weights. "pytorch": PyTorch's nn.Conv2d / nn.Linear defaults (uniform ±1/√fan-in, the
-   * fc bias too); "he": He-normal convolutions, Glorot-uniform fc, zero fc bias (fernb before
-   * 2026-11). With batch norm after every convolution, the scale of the initial kernels sets the
-   * effective learning rate: He-normal kernels are 2.2× larger, so SGD moves them ~4.6× less per
-   * step (README, "Trainer parity with PyTorch").
+   * fc bias too); "he": He-normal convolutions (truncated at 2σ), Glorot-uniform fc, zero fc bias
+   * (fernb's default until the parity measurement, with zeroInitResidual). With batch norm after
+   * every convolution, the scale of the initial kernels sets the effective learning rate: He-normal
+   * kernels are 2.2× larger, and the same SGD step turned them 1.8–1.9× less (bench/parity_step.ts;
+   * README, "Trainer parity with PyTorch").
    */
   init: "pytorch" | "he";
-  /** Zero-initialise the last batch-norm gamma of each residual block (Goyal et al. 2017). */
+  /** Zero-initialise the last batch-norm gamma of each residual block (Goyal et al. 2017); PyTorch's default is 1. */
   zeroInitResidual: boolean;
 }
 
@@ -53,8 +54,10 @@ export const DEFAULT_RESNET: ResNetConfig = {
   widths: [64, 128, 256, 512],
   seed: 42,
   bnMomentum: 0.9,
-  init: "he",
-  zeroInitResidual: true,
+  // As PyTorch's nn.Conv2d / nn.Linear / nn.BatchNorm2d: with these, fernb's trainer learns as
+  // fast as PyTorch on the same recipe (`npm run bench:parity`, README "Trainer parity").
+  init: "pytorch",
+  zeroInitResidual: false,
 };
 
 /** Name of the layer whose output is the logits (before softmax). */
@@ -109,7 +112,7 @@ export function createResNet18(config: Partial<ResNetConfig> = {}): tf.LayersMod
       y = bn(`${name}_bn1`).apply(y) as tf.SymbolicTensor;
       y = relu(`${name}_relu1`).apply(y) as tf.SymbolicTensor;
       y = conv(width, 3, 1, `${name}_conv2`).apply(y) as tf.SymbolicTensor;
-      // Zero-initialised last BN gamma: each block starts as the identity (Goyal et al. 2017).
+      // With zeroInitResidual, a zero last BN gamma: each block starts as the identity (Goyal et al. 2017).
       y = bn(`${name}_bn2`, true).apply(y) as tf.SymbolicTensor;
       let shortcut = x;
       if (stride !== 1 || inChannels !== width) {
