@@ -239,20 +239,30 @@ export class FaceDetector {
   async verify(photo: Photo, d: RawDetection, minScore: number): Promise<RawDetection | undefined> {
     const S = this.inputSize;
     const side = Math.max(d.box[2], d.box[3]);
-    const s = (0.4 * S) / side; // tile pixels per photo pixel
+    const step = side / (0.4 * S); // photo pixels per tile pixel
     const cx = d.box[0] + d.box[2] / 2;
     const cy = d.box[1] + d.box[3] / 2;
-    const tile = sampleTile(photo, cx - S / 2 / s, cy - S / 2 / s, 1 / s, S);
+    // The tile is turned by the eyes' tilt seen so far, so the model sees the face upright (its
+    // landmarks are most accurate there), and mapped back: tile offset d → photo c + R(angle)·d.
+    const [[rx, ry], [lx, ly]] = d.landmarks;
+    const angle = d.landmarks.length >= 2 ? Math.atan2(ly - ry, lx - rx) : 0;
+    const cos = Math.cos(angle);
+    const sin = Math.sin(angle);
+    const tile = sampleTile(photo, cx, cy, step, S, cos, sin);
     const found = await this.detectTile(tile, minScore);
     const expected: Box = [S / 2 - 0.2 * S, S / 2 - 0.2 * S, 0.4 * S, 0.4 * S];
     let best: RawDetection | undefined;
     for (const f of found) if (iou(f.box, expected) >= 0.3 && (!best || f.score > best.score)) best = f;
     if (!best) return undefined;
-    const x0 = cx - S / 2 / s;
-    const y0 = cy - S / 2 / s;
-    const toPhoto = (x: number, y: number): [number, number] => [x0 + x / s, y0 + y / s];
-    const [px, py] = toPhoto(best.box[0], best.box[1]);
-    return { box: [px, py, best.box[2] / s, best.box[3] / s], score: d.score, landmarks: best.landmarks.map(([x, y]) => toPhoto(x, y)) };
+    const toPhoto = (x: number, y: number): [number, number] => {
+      const dx = (x - S / 2) * step;
+      const dy = (y - S / 2) * step;
+      return [cx + dx * cos - dy * sin, cy + dx * sin + dy * cos];
+    };
+    const [bcx, bcy] = toPhoto(best.box[0] + best.box[2] / 2, best.box[1] + best.box[3] / 2);
+    const w = best.box[2] * step;
+    const h = best.box[3] * step;
+    return { box: [bcx - w / 2, bcy - h / 2, w, h], score: d.score, landmarks: best.landmarks.map(([x, y]) => toPhoto(x, y)) };
   }
 }
 
@@ -283,10 +293,11 @@ async function resizeRgb(photo: Photo, w: number, h: number): Promise<Uint8Array
 }
 
 /**
- * An S×S tile whose pixel (0, 0) starts at photo point (x0, y0), `step` photo pixels per tile pixel:
- * bilinear, over n×n sub-samples when shrinking (n = step rounded, at most 4); black outside the photo.
+ * An S×S tile centred on photo point (cx, cy), `step` photo pixels per tile pixel, turned by the
+ * angle whose cosine and sine are given (tile offset d → photo point c + R·d): bilinear, over n×n
+ * sub-samples when shrinking (n = step rounded, at most 4); black outside the photo.
  */
-function sampleTile(photo: Photo, x0: number, y0: number, step: number, S: number): Uint8Array {
+function sampleTile(photo: Photo, cx: number, cy: number, step: number, S: number, cos = 1, sin = 0): Uint8Array {
   const { width: W, height: H, rgb } = photo;
   const tile = new Uint8Array(S * S * 3);
   const n = Math.max(1, Math.min(4, Math.round(step)));
@@ -295,9 +306,12 @@ function sampleTile(photo: Photo, x0: number, y0: number, step: number, S: numbe
     for (let u = 0; u < S; u++) {
       acc[0] = acc[1] = acc[2] = 0;
       for (let j = 0; j < n; j++) {
-        const y = y0 + (v + (j + 0.5) / n) * step - 0.5;
+        const dy = (v + (j + 0.5) / n - S / 2) * step;
         for (let i = 0; i < n; i++) {
-          const x = x0 + (u + (i + 0.5) / n) * step - 0.5;
+          const dx = (u + (i + 0.5) / n - S / 2) * step;
+          // Photo pixel centres are at integer + 0.5.
+          const x = cx + dx * cos - dy * sin - 0.5;
+          const y = cy + dx * sin + dy * cos - 0.5;
           if (x < -0.5 || x > W - 0.5 || y < -0.5 || y > H - 0.5) continue;
           const xc = Math.min(W - 1, Math.max(0, x));
           const yc = Math.min(H - 1, Math.max(0, y));
