@@ -86,12 +86,12 @@ async function run(args: string[]): Promise<number> {
     const report = renderHtmlReport(result.notebook, {
       title: path.basename(file),
       extensionRoot: path.join(__dirname, ".."),
-      subtitle: `Run by fernb run on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · TensorFlow.js backend ${result.backend ?? "?"} · ${result.seconds.toFixed(0)} s${result.ok ? "" : ` · stopped at cell ${result.failedCell}`}`,
+      subtitle: `Run by fernb run on ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · TensorFlow.js backend ${result.backend ?? "?"} · ${result.seconds.toFixed(0)} s${result.ok ? "" : ` · stopped at cell [${result.failedCell}]`}`,
     });
     writeOutputFileSync(html, new TextEncoder().encode(report));
     console.log(`HTML report: ${html}`);
   }
-  console.log(result.ok ? `All cells ran in ${result.seconds.toFixed(1)} s. Executed notebook: ${out}` : `Stopped at cell ${result.failedCell}. Outputs so far: ${out}`);
+  console.log(result.ok ? `All cells ran in ${result.seconds.toFixed(1)} s. Executed notebook: ${out}` : `Stopped at cell [${result.failedCell}] (its execution order, shown beside it in VS Code). Outputs so far: ${out}`);
   return result.ok ? 0 : 1;
 }
 

@@ -23,7 +23,10 @@ export interface RunOptions {
 export interface RunResult {
   ok: boolean;
   notebook: Notebook;
-  /** 1-based index of the failing cell among all cells. */
+  /**
+   * The failing cell as VS Code shows it in the executed notebook: its execution order, "[k]" beside
+   * the cell (the k-th code cell; markdown cells are not counted).
+   */
   failedCell?: number;
   error?: CellError;
   backend?: string;
@@ -60,15 +63,17 @@ export async function runNotebook(source: Notebook, options: RunOptions): Promis
   try {
     await client.start();
     print(`Kernel ready (TensorFlow.js backend ${client.backend})`);
-    for (const [k, { cell, index }] of codeCells.entries()) {
+    for (const [k, { cell }] of codeCells.entries()) {
       const firstLine = cell.source.split("\n").find((l) => l.trim() !== "") ?? "";
-      print(`[${k + 1}/${codeCells.length}] Cell ${index + 1}: ${firstLine.slice(0, 80)}`);
+      // Named as VS Code shows the executed notebook's cell: its execution order "[k]" beside it.
+      const label = `Cell [${k + 1}]`;
+      print(`${label} of ${codeCells.length}: ${firstLine.slice(0, 80)}`);
       const outputs: NotebookOutput[] = [];
       const displays = new Map<string, NotebookOutput>();
       let stream: { name: string; output: NotebookOutput } | undefined;
       let lastProgressLine = 0;
       const cellStart = Date.now();
-      const outcome = await client.execute(cell.source, `Cell ${index + 1}`, {
+      const outcome = await client.execute(cell.source, label, {
         onStream(name, text) {
           (name === "stdout" ? process.stdout : process.stderr).write(text);
           const mime = name === "stdout" ? MIME.stdout : MIME.stderr;
@@ -108,8 +113,8 @@ export async function runNotebook(source: Notebook, options: RunOptions): Promis
       cell.execution = { order, success: outcome.ok, startTime: cellStart, endTime: Date.now() };
       if (!outcome.ok) {
         const e = outcome.error!;
-        print(`Cell ${index + 1} failed: ${e.name}: ${e.message}${e.stack ? `\n${e.stack}` : ""}`);
-        return { ok: false, notebook, failedCell: index + 1, error: e, backend: client.backend, seconds: (Date.now() - started) / 1000 };
+        print(`${label} failed: ${e.name}: ${e.message}${e.stack ? `\n${e.stack}` : ""}`);
+        return { ok: false, notebook, failedCell: k + 1, error: e, backend: client.backend, seconds: (Date.now() - started) / 1000 };
       }
     }
     return { ok: true, notebook, backend: client.backend, seconds: (Date.now() - started) / 1000 };

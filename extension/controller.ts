@@ -1,7 +1,9 @@
 /**
  * The "FER Kernel" NotebookController: runs TypeScript cells of `.fernb` notebooks in one kernel
  * process per notebook, streams outputs into the cells as they arrive, and handles interrupt,
- * restart and kernel crashes.
+ * restart (asking first when the kernel holds variables) and kernel crashes; shows the active
+ * notebook's kernel state, backend and memory in the status bar (a click offers restart, interrupt
+ * and the log) and stops a notebook's kernel when the notebook is closed.
  */
 import * as path from "node:path";
 import * as os from "node:os";
@@ -9,6 +11,7 @@ import * as vscode from "vscode";
 import { KernelClient, type ExecutionObserver, type ExecutionOutcome } from "./kernelClient";
 import type { OutputItem } from "../protocol";
 import { NOTEBOOK_TYPE } from "./serializer";
+import { describeKernelStatus } from "./kernelStatus";
 
 const encoder = new TextEncoder();
 
@@ -79,8 +82,11 @@ export class FerKernelController implements vscode.Disposable {
   private readonly controller: vscode.NotebookController;
   private readonly kernels = new Map<string, NotebookKernel>();
   private readonly disposables: vscode.Disposable[] = [];
-  /** Shows the active notebook's kernel backend (wasm, tfjs-node, ...). */
+  /** Shows the active notebook's kernel state; its tooltip the backend and the kernel's memory. */
   private readonly status = vscode.window.createStatusBarItem("fernb.backend", vscode.StatusBarAlignment.Right, 100);
+  /** Refreshes the memory figure of the status bar's tooltip while a kernel runs. */
+  private readonly statusTimer: NodeJS.Timeout;
+  private statusVersion = 0;
 
   constructor(
     private readonly kernelPath: string,
@@ -95,11 +101,19 @@ export class FerKernelController implements vscode.Disposable {
     this.disposables.push(
       this.controller,
       vscode.workspace.onDidCloseNotebookDocument((nb) => void this.shutdown(nb)),
+      // VS Code may keep a closed notebook's document open for a while: its last tab closing ends the kernel too.
+      vscode.window.tabGroups.onDidChangeTabs(() => this.shutdownUntabbed()),
       vscode.workspace.onDidOpenNotebookDocument((nb) => this.preferThisController(nb)),
       vscode.window.onDidChangeActiveNotebookEditor(() => this.updateStatus()),
+      vscode.commands.registerCommand("fernb.kernelActions", () => this.kernelActions()),
       this.status,
     );
-    this.status.name = "FER Kernel backend";
+    this.status.name = "FER Kernel";
+    this.status.command = "fernb.kernelActions";
+    this.statusTimer = setInterval(() => {
+      const kernel = this.activeKernel();
+      if (kernel?.client.running) this.updateStatus();
+    }, 5000);
     vscode.workspace.notebookDocuments.forEach((nb) => this.preferThisController(nb));
   }
 
@@ -107,22 +121,46 @@ export class FerKernelController implements vscode.Disposable {
     if (notebook.notebookType === NOTEBOOK_TYPE) this.controller.updateNotebookAffinity(notebook, vscode.NotebookControllerAffinity.Preferred);
   }
 
+  private activeKernel(): NotebookKernel | undefined {
+    const notebook = vscode.window.activeNotebookEditor?.notebook;
+    return notebook && this.kernels.get(notebook.uri.toString());
+  }
+
   private updateStatus(): void {
     const notebook = vscode.window.activeNotebookEditor?.notebook;
-    const kernel = notebook && this.kernels.get(notebook.uri.toString());
     if (!notebook || notebook.notebookType !== NOTEBOOK_TYPE) {
       this.status.hide();
       return;
     }
-    if (kernel?.client.running && kernel.client.backend) {
-      const [choice] = kernel.client.backend.split(":");
-      this.status.text = `$(circuit-board) FER: ${choice}`;
-      this.status.tooltip = `FER Kernel (pid ${kernel.client.pid}) runs TensorFlow.js on ${kernel.client.backend}`;
-    } else {
-      this.status.text = "$(circle-outline) FER: idle";
-      this.status.tooltip = "The FER Kernel starts when you run a cell.";
-    }
-    this.status.show();
+    const client = this.kernels.get(notebook.uri.toString())?.client;
+    const version = ++this.statusVersion;
+    const show = (rssBytes?: number) => {
+      if (version !== this.statusVersion) return; // a newer update is under way
+      const view = describeKernelStatus({ state: client?.state ?? "not started", backend: client?.backend, pid: client?.pid, rssBytes, crash: client?.crashDescription });
+      this.status.text = view.text;
+      this.status.tooltip = view.tooltip;
+      this.status.backgroundColor = view.warning ? new vscode.ThemeColor("statusBarItem.warningBackground") : undefined;
+      this.status.show();
+    };
+    show();
+    if (client?.running) void client.memory().then(show, () => undefined);
+  }
+
+  /** The status bar's menu: restart, interrupt, the kernel's log. */
+  private async kernelActions(): Promise<void> {
+    const notebook = vscode.window.activeNotebookEditor?.notebook;
+    if (!notebook || notebook.notebookType !== NOTEBOOK_TYPE) return;
+    const client = this.clientFor(notebook);
+    const state = client?.state ?? "not started";
+    const items: (vscode.QuickPickItem & { action: "restart" | "interrupt" | "log" })[] = [
+      { label: "$(debug-restart) Restart FER Kernel", description: "a fresh kernel; variables are lost", action: "restart" },
+      ...(state === "busy" ? [{ label: "$(debug-stop) Interrupt FER Kernel", description: "stop the running cell", action: "interrupt" as const }] : []),
+      { label: "$(output) Show the Kernel's Log", description: "Output channel fernb", action: "log" },
+    ];
+    const picked = await vscode.window.showQuickPick(items, { title: `FER Kernel: ${state}`, placeHolder: "What to do with the kernel of this notebook" });
+    if (picked?.action === "restart") await this.restart(notebook, { ask: true });
+    else if (picked?.action === "interrupt") await this.interrupt(notebook);
+    else if (picked?.action === "log") this.log.show(true);
   }
 
   private kernelFor(notebook: vscode.NotebookDocument): NotebookKernel {
@@ -150,12 +188,14 @@ export class FerKernelController implements vscode.Disposable {
         this.log.appendLine(`[${name}] kernel process ended (${how})`);
         this.updateStatus();
       });
+      client.on("state", () => this.updateStatus());
       client.on("ready", (backend: string) => {
         this.log.appendLine(`[${name}] kernel ready (pid ${client.pid}), TensorFlow.js backend ${backend}`);
         this.updateStatus();
       });
       kernel = { client, executionOrder: 0, queue: Promise.resolve(), generation: 0 };
       this.kernels.set(key, kernel);
+      this.updateStatus();
     }
     return kernel;
   }
@@ -192,7 +232,9 @@ export class FerKernelController implements vscode.Disposable {
     if (!vscode.workspace.isTrusted) {
       outcome = { ok: false, error: { name: "UntrustedWorkspace", message: "fernb runs cells only in trusted workspaces.", stack: "" } };
     } else {
-      const label = `Cell ${cell.index + 1}`;
+      // The number VS Code shows beside the cell (its execution order, "[5]"), not its position: errors
+      // and stack frames name "Cell [5]:4", which the user finds in the gutter.
+      const label = `Cell [${execution.executionOrder}]`;
       try {
         outcome = await kernel.client.execute(cell.document.getText(), label, writer);
       } catch (e) {
@@ -239,27 +281,64 @@ export class FerKernelController implements vscode.Disposable {
     return this.kernels.get(notebook.uri.toString())?.client;
   }
 
-  async restart(notebook: vscode.NotebookDocument): Promise<void> {
+  /**
+   * Restarts the notebook's kernel. With `ask`, a kernel that holds variables (or runs a cell) asks
+   * first, unless the setting fernb.confirmRestart is off. Resolves false when the user declined.
+   */
+  async restart(notebook: vscode.NotebookDocument, options: { ask?: boolean } = {}): Promise<boolean> {
     const kernel = this.kernelFor(notebook);
+    const client = kernel.client;
+    let names: string[] | undefined;
+    if (client.running && client.state !== "not responding") names = (await client.inspect(1500))?.variables.map((v) => v.name);
+    const config = vscode.workspace.getConfiguration("fernb", notebook.uri);
+    const busy = client.state === "busy";
+    if (options.ask && config.get<boolean>("confirmRestart", true) && client.running && (busy || (names?.length ?? 0) > 0)) {
+      const shown = (names ?? []).slice(0, 5).join(", ") + ((names?.length ?? 0) > 5 ? `, … (${names!.length} in all)` : "");
+      const what = names && names.length > 0 ? `its variables (${shown}) will be lost` : "its variables will be lost";
+      const choice = await vscode.window.showWarningMessage(
+        `Restart the FER Kernel of ${path.basename(notebook.uri.path)}? ${busy ? "A cell is running and will stop; " : ""}${what[0].toUpperCase()}${what.slice(1)}.`,
+        { modal: true, detail: "The setting fernb.confirmRestart turns this question off." },
+        "Restart",
+        "Restart, Don't Ask Again",
+      );
+      if (!choice) return false;
+      if (choice === "Restart, Don't Ask Again") await config.update("confirmRestart", false, vscode.ConfigurationTarget.Global);
+    }
     kernel.generation++;
-    await kernel.client.restart();
+    await client.restart(names);
     kernel.executionOrder = 0;
     this.log.appendLine(`[${path.basename(notebook.uri.path)}] kernel restarted (pid ${kernel.client.pid})`);
+    return true;
   }
 
   async interruptCommand(notebook: vscode.NotebookDocument): Promise<void> {
     await this.interrupt(notebook);
   }
 
-  private async shutdown(notebook: vscode.NotebookDocument): Promise<void> {
-    const key = notebook.uri.toString();
+  private async shutdown(notebook: vscode.NotebookDocument | vscode.Uri): Promise<void> {
+    const uri = notebook instanceof vscode.Uri ? notebook : notebook.uri;
+    const key = uri.toString();
     const kernel = this.kernels.get(key);
     if (!kernel) return;
     this.kernels.delete(key);
+    kernel.generation++;
+    const pid = kernel.client.pid;
     await kernel.client.stop();
+    if (pid !== undefined) this.log.appendLine(`[${path.basename(uri.path)}] notebook closed: kernel stopped (pid ${pid})`);
+    this.updateStatus();
+  }
+
+  /** Stops the kernels of notebooks that no editor tab shows any more. */
+  private shutdownUntabbed(): void {
+    const open = new Set<string>();
+    for (const group of vscode.window.tabGroups.all) {
+      for (const tab of group.tabs) if (tab.input instanceof vscode.TabInputNotebook) open.add(tab.input.uri.toString());
+    }
+    for (const key of [...this.kernels.keys()]) if (!open.has(key)) void this.shutdown(vscode.Uri.parse(key));
   }
 
   dispose(): void {
+    clearInterval(this.statusTimer);
     for (const kernel of this.kernels.values()) void kernel.client.stop();
     this.kernels.clear();
     this.disposables.forEach((d) => d.dispose());

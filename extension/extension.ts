@@ -38,7 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand("fernb.restartKernel", async (arg: unknown) => {
       const notebook = targetNotebook(arg);
       if (!notebook) return void vscode.window.showInformationMessage("Open a .fernb notebook to restart its kernel.");
-      await controller.restart(notebook);
+      await controller.restart(notebook, { ask: true });
     }),
     vscode.commands.registerCommand("fernb.interruptKernel", async (arg: unknown) => {
       const notebook = targetNotebook(arg);

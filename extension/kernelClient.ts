@@ -3,6 +3,7 @@
  * headless runner and the unit tests drive the very same client against a real kernel process.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { checkMessageShape } from "../protocol/messageShape";
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
@@ -48,6 +49,45 @@ interface Pending {
   cellLabel: string;
 }
 
+/** What the kernel is doing, as the status bar shows it. */
+export type KernelState = "not started" | "starting" | "idle" | "busy" | "not responding" | "dead";
+
+/** A restart: when, and the top-level names the kernel had before it. */
+export interface RestartRecord {
+  at: Date;
+  names: string[];
+}
+
+/**
+ * The error a cell gets for a name that existed before a restart ("Cannot find name 'x'" from the
+ * type check, "x is not defined" at run time), with a note that the kernel was restarted; undefined
+ * when the error names none of `restart.names`.
+ */
+export function explainRestart(error: CellError, restart: RestartRecord): CellError | undefined {
+  const before = new Set(restart.names);
+  const text = `${error.message}\n${error.stack}`;
+  const named = [
+    ...[...text.matchAll(/Cannot find name '([\w$]+)'/g)].map((m) => m[1]),
+    ...[...text.matchAll(/\b([A-Za-z_$][\w$]*) is not defined\b/g)].map((m) => m[1]),
+  ].find((name) => before.has(name));
+  if (!named) return undefined;
+  const time = `${String(restart.at.getHours()).padStart(2, "0")}:${String(restart.at.getMinutes()).padStart(2, "0")}`;
+  const note = `'${named}' was declared before the FER Kernel was restarted at ${time}, so variables from before are gone: run the cells above again.`;
+  // VS Code shows an error's stack when it has one (not its message): the note goes in both.
+  return { ...error, message: `${error.message}\n${note}`, stack: error.stack ? `${error.stack}\n${note}` : error.stack };
+}
+
+/** The resident memory of process `pid` in bytes, from /proc (Linux); undefined elsewhere or when it cannot be read. */
+export async function processRss(pid: number): Promise<number | undefined> {
+  if (process.platform !== "linux") return undefined;
+  try {
+    const m = /^VmRSS:\s*(\d+)\s*kB/m.exec(await readFile(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The kernel reads interrupt requests from this descriptor (a pipe beside the IPC channel). */
 const CONTROL_FD = 4;
 
@@ -62,7 +102,8 @@ export const KERNEL_NOT_RESPONDING =
  * that belongs to no running cell, `interrupted-output` (cellLabel: string, text: string) for
  * output of code that an interrupted cell left behind (a timer or callback it started, which the
  * interrupt cannot stop), `renderer-reply` (rendererId: string, message: unknown) when the kernel
- * answers a renderer message (see `sendRendererMessage`).
+ * answers a renderer message (see `sendRendererMessage`), `state` (KernelState) whenever `state`
+ * changes.
  */
 export class KernelClient extends EventEmitter {
   private child: ChildProcess | undefined;
@@ -76,6 +117,12 @@ export class KernelClient extends EventEmitter {
   private control: Socket | undefined;
   /** Labels of interrupted executions, to tell their leftover output apart (the latest 100). */
   private readonly interrupted = new Map<number, string>();
+  /** Set while the process starts, until it is ready or fails. */
+  private startingNow = false;
+  /** How the last process ended when nobody stopped it (a crash), until the next start. */
+  private crashed: string | undefined;
+  /** The latest restart, until an error names one of the variables it dropped (see explainRestart). */
+  lastRestart: RestartRecord | undefined;
 
   constructor(private readonly options: KernelClientOptions) {
     super();
@@ -89,6 +136,36 @@ export class KernelClient extends EventEmitter {
     return this.child?.pid;
   }
 
+  /** What the kernel is doing: not started, starting, idle, busy (a cell runs), not responding, or dead (crashed). */
+  get state(): KernelState {
+    if (this.unresponsive && this.running) return "not responding";
+    if (this.running) return this.startingNow ? "starting" : this.pending.size > 0 ? "busy" : "idle";
+    return this.crashed ? "dead" : "not started";
+  }
+
+  /** How the kernel process ended when it crashed ("exit code 1", "killed by SIGKILL"), while state is "dead". */
+  get crashDescription(): string | undefined {
+    return this.crashed;
+  }
+
+  private lastState: KernelState = "not started";
+  private emitState(): void {
+    const state = this.state;
+    if (state === this.lastState) return;
+    this.lastState = state;
+    this.emit("state", state);
+  }
+
+  /**
+   * The kernel process's resident memory in bytes: from /proc on Linux (answers while a cell
+   * blocks the kernel), else the kernel's own process.memoryUsage(); undefined when not running.
+   */
+  async memory(): Promise<number | undefined> {
+    const pid = this.pid;
+    if (!this.running || pid === undefined) return undefined;
+    return (await processRss(pid)) ?? (await this.inspect(1500))?.process?.rss;
+  }
+
   /** The TensorFlow.js backend the running kernel reported, once it is ready. */
   backend: string | undefined;
 
@@ -97,6 +174,8 @@ export class KernelClient extends EventEmitter {
     if (this.running && this.starting) return this.starting;
     this.unresponsive = false;
     this.stopping = false;
+    this.crashed = undefined;
+    this.startingNow = true;
     const child = fork(this.options.kernelPath, [], {
       cwd: this.options.cwd,
       execPath: this.options.nodePath || process.execPath,
@@ -108,6 +187,7 @@ export class KernelClient extends EventEmitter {
       stdio: ["ignore", "pipe", "pipe", "ipc", "pipe"],
     });
     this.child = child;
+    this.emitState();
     const control = child.stdio[CONTROL_FD] as Socket | null;
     if (control) {
       control.on("error", () => undefined);
@@ -155,7 +235,9 @@ export class KernelClient extends EventEmitter {
             child.kill("SIGKILL");
           } else {
             this.backend = message.backend;
+            this.startingNow = false;
             this.emit("ready", message.backend);
+            this.emitState();
             resolve();
           }
           return;
@@ -174,6 +256,8 @@ export class KernelClient extends EventEmitter {
         if (this.child === child) {
           this.child = undefined;
           this.control = undefined;
+          this.startingNow = false;
+          if (!this.stopping) this.crashed = how;
         }
         control?.destroy();
         this.failPending(
@@ -186,6 +270,7 @@ export class KernelClient extends EventEmitter {
               },
         );
         this.emit("exit", how);
+        this.emitState();
       });
     });
     return this.starting;
@@ -198,10 +283,16 @@ export class KernelClient extends EventEmitter {
     }
     await this.start();
     const executionId = ++this.nextId;
-    return new Promise<ExecutionOutcome>((resolve) => {
+    const outcome = await new Promise<ExecutionOutcome>((resolve) => {
       this.pending.set(executionId, { observer, resolve, cellLabel });
       this.send({ type: "execute", executionId, cellLabel, code });
+      this.emitState();
     });
+    this.emitState();
+    const explained = outcome.error && this.lastRestart ? explainRestart(outcome.error, this.lastRestart) : undefined;
+    if (!explained) return outcome;
+    this.lastRestart = undefined; // only the first such error says it
+    return { ...outcome, error: explained };
   }
 
   /**
@@ -233,12 +324,19 @@ export class KernelClient extends EventEmitter {
       this.unresponsive = true;
       this.failPending({ name: "KernelBusy", message: KERNEL_NOT_RESPONDING, stack: "" }, false);
     }
+    this.emitState();
     return stopped;
   }
 
-  /** Stops the process (if running) and starts a fresh one. */
-  async restart(): Promise<void> {
+  /**
+   * Stops the process (if running) and starts a fresh one. The names the old kernel had (asked
+   * unless `namesBefore` is given) are kept in `lastRestart`: the first error of a later cell that
+   * names one of them says that the kernel was restarted.
+   */
+  async restart(namesBefore?: string[]): Promise<void> {
+    const names = namesBefore ?? (this.running && !this.unresponsive ? ((await this.inspect(1500))?.variables.map((v) => v.name) ?? []) : []);
     await this.stop();
+    if (names.length > 0) this.lastRestart = { at: new Date(), names };
     await this.start();
   }
 
@@ -256,6 +354,7 @@ export class KernelClient extends EventEmitter {
     }
     await exited;
     this.child = undefined;
+    this.emitState();
   }
 
   /**

@@ -110,7 +110,7 @@ function preview(value: unknown): string {
 
 /**
  * The kernel's variables (`locals`, in declaration order) without the `hidden` ones (the kernel's
- * own globals), and tf.memory() when `memory` is given.
+ * own globals), tf.memory() when `memory` is given, and the kernel process's memory.
  */
 export function describeVariables(
   locals: Readonly<Record<string, unknown>>,
@@ -128,5 +128,6 @@ export function describeVariables(
   } catch {
     mem = undefined;
   }
-  return { variables, memory: mem };
+  const { rss, heapUsed } = process.memoryUsage();
+  return { variables, memory: mem, process: { rss, heapUsed } };
 }

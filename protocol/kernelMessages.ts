@@ -141,6 +141,8 @@ export interface VariablesMessage {
   variables: VariableInfo[];
   /** tf.memory(): every tensor the kernel holds, named or not (a growing count is a leak). */
   memory?: { numTensors: number; numBytes: number; numDataBuffers: number };
+  /** The kernel process's memory (process.memoryUsage()): resident set and JavaScript heap, in bytes. */
+  process?: { rss: number; heapUsed: number };
 }
 
 export type FromKernel = ReadyMessage | StreamMessage | DisplayMessage | ExecuteResult | RendererReplyMessage | VariablesMessage;

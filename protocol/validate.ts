@@ -101,7 +101,7 @@ export function parseFromKernel(value: unknown): FromKernel | undefined {
         ? { type: "renderer-reply", rendererId: value.rendererId, message: value.message }
         : undefined;
     case "variables":
-      return typeof value.requestId === "number" && Array.isArray(value.variables) && value.variables.every(isVariableInfo) && (value.memory === undefined || isMemory(value.memory))
+      return typeof value.requestId === "number" && Array.isArray(value.variables) && value.variables.every(isVariableInfo) && (value.memory === undefined || isMemory(value.memory)) && (value.process === undefined || isProcessMemory(value.process))
         ? (value as unknown as VariablesMessage)
         : undefined;
     default:
@@ -117,6 +117,10 @@ function isVariableInfo(value: unknown): boolean {
   if (m !== undefined && !(isObject(m) && typeof m.parameters === "number" && typeof m.layers === "number" && typeof m.bytes === "number")) return false;
   const ts = value.tensors;
   return ts === undefined || (isObject(ts) && typeof ts.count === "number" && typeof ts.bytes === "number");
+}
+
+function isProcessMemory(value: unknown): boolean {
+  return isObject(value) && typeof value.rss === "number" && typeof value.heapUsed === "number";
 }
 
 function isMemory(value: unknown): boolean {

@@ -4,16 +4,25 @@
  * squiggle in the right cell without running anything, an import used only in a later cell is not
  * faded as unused, hovering a name from an earlier cell shows its declaration, and typing `d.fing` in a cell offers `fingerprint` (a member of fernb's
  * FaceDataset, from a name declared in an earlier cell), which is accepted into the cell; after a
- * cell runs, the FER Variables view lists its variable and TensorFlow.js's memory.
+ * cell runs, the FER Variables view lists its variable and TensorFlow.js's memory. Then the kernel
+ * you can see: the status bar says "FER: busy" while a cell runs and "FER: idle" after; clicking it
+ * offers restart, which asks first (the kernel holds `limit`); after the restart, the error for
+ * `limit` says the kernel was restarted; closing the notebook stops its kernel process.
  *
  *   npm run test:e2e:editor      (npm run build && node --import tsx --test test/e2e/editor.ts)
+ *
+ * Env: FERNB_E2E_EXTENSION (another unpacked extension folder, e.g. the package CI builds).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { serializeNotebook } from "../../extension/notebookFormat";
-import { CodeServer, log, waitFor, Workbench, writeArtifact } from "./codeServer";
+import { CodeServer, log, REPO_ROOT, waitFor, Workbench, writeArtifact } from "./codeServer";
+
+const EXTENSION = resolve(process.env.FERNB_E2E_EXTENSION || REPO_ROOT);
+/** The cell below waits for this file in the notebook's folder: the test sees it busy, then lets it end. */
+const RELEASE = "release-the-cell";
 
 const NOTEBOOK = "editor.fernb";
 const CELLS = [
@@ -21,10 +30,28 @@ const CELLS = [
   { kind: "code" as const, language: "typescript", source: `import { loadFolderDataset, AUGMENT_PRESETS } from "fernb";\nconst limit = 3;` },
   { kind: "code" as const, language: "typescript", source: `const d = await loadFolderDataset("faces");\nconsole.log(AUGMENT_PRESETS.standard, limit);\n` },
   { kind: "code" as const, language: "typescript", source: `const label: string = limit;` },
+  { kind: "code" as const, language: "typescript", source: `import { existsSync } from "node:fs";\nwhile (!existsSync("${RELEASE}")) await new Promise((r) => setTimeout(r, 100));\nconsole.log("released");` },
+  { kind: "code" as const, language: "typescript", source: `console.log(limit * 2);` },
 ];
 
+/** Kernel processes (dist/kernel.js) whose working folder is `dir`: the notebook's kernels. */
+function kernelPidsIn(dir: string): number[] {
+  const want = realpathSync(dir);
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (/kernel\.js/.test(cmdline) && readlinkSync(`/proc/${entry}/cwd`) === want) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
+}
+
 test("editor help in code-server: fernb's cell language, squiggles before running, completion across cells, the variables view", { timeout: 8 * 60_000 }, async () => {
-  const server = await CodeServer.create();
+  const server = await CodeServer.create({ extensionPath: EXTENSION });
   let wb: Workbench | undefined;
   try {
     writeFileSync(join(server.workspace, NOTEBOOK), serializeNotebook({ metadata: {}, cells: CELLS }));
@@ -84,6 +111,61 @@ test("editor help in code-server: fernb's cell language, squiggles before runnin
     await memoryRow.waitFor({ state: "visible", timeout: 10_000 });
     log(`variables view: ${(await memoryRow.innerText()).replace(/\s+/g, " ")}; ${(await limitRow.innerText()).replace(/\s+/g, " ")}`);
     await wb.screenshot("e2e-editor-04-variables");
+
+    // The status bar: idle after the cell, busy while the next one runs, idle again after it.
+    const status = wb.page.locator(".statusbar-item", { hasText: "FER:" }).first();
+    const statusText = async () => (await status.innerText({ timeout: 5_000 }).catch(() => "")).trim();
+    await waitFor('"FER: idle" in the status bar', async () => (await statusText()).includes("FER: idle"), 60_000).catch(async (e) => {
+      throw new Error(`${(e as Error).message}; it says "${await statusText()}"`);
+    });
+    await wb.runCell(4);
+    await waitFor('"FER: busy" in the status bar while the cell runs', async () => (await statusText()).includes("FER: busy"), 60_000).catch(async (e) => {
+      throw new Error(`${(e as Error).message}; it says "${await statusText()}"`);
+    });
+    await wb.screenshot("e2e-editor-05-busy");
+    writeFileSync(join(server.workspace, RELEASE), "");
+    await wb.waitForOutputText("released", 60_000, 2_000);
+    await waitFor('"FER: idle" in the status bar after the cell', async () => (await statusText()).includes("FER: idle"), 60_000).catch(async (e) => {
+      throw new Error(`${(e as Error).message}; it says "${await statusText()}"`);
+    });
+    log(`status bar: ${await statusText()}`);
+
+    // Clicking it offers restart; the kernel holds \`limit\`, so the restart asks first.
+    const pidsBefore = kernelPidsIn(server.workspace);
+    assert.equal(pidsBefore.length, 1, `one kernel process for the notebook: ${JSON.stringify(pidsBefore)}`);
+    await status.click();
+    await wb.pickQuickItem("Restart FER Kernel");
+    const dialog = wb.page.locator(".monaco-dialog-box").first();
+    await dialog.waitFor({ state: "visible", timeout: 30_000 });
+    const question = (await dialog.innerText()).replace(/\s+/g, " ");
+    log(`restart question: ${question}`);
+    assert.match(question, /Restart the FER Kernel of editor\.fernb\?/);
+    assert.match(question, /limit/, "the question names the variables that will be lost");
+    await wb.screenshot("e2e-editor-06-restart-question");
+    await dialog.getByRole("button", { name: "Restart", exact: true }).click();
+    await waitFor("a new kernel process", async () => {
+      const now = kernelPidsIn(server.workspace);
+      return now.length === 1 && now[0] !== pidsBefore[0] ? now : undefined;
+    }, 120_000);
+    await waitFor('"FER: idle" after the restart', async () => (await statusText()).includes("FER: idle"), 120_000);
+
+    // The first error naming a variable from before the restart says so.
+    await wb.runCell(5);
+    const note = await wb.waitForOutputText(/the FER Kernel was restarted at \d\d:\d\d/, 120_000, 2_000).catch(async (e) => {
+      throw new Error(`no restart note (${(e as Error).message}).\nOutputs: ${await wb!.outputText()}`);
+    });
+    log(`after the restart: ${(await note.innerText()).replace(/\s+/g, " ").slice(0, 300)}`);
+    assert.match(await wb.outputText(), /Cannot find name 'limit'/);
+    await wb.screenshot("e2e-editor-07-restart-note");
+
+    // Closing the notebook stops its kernel.
+    await wb.runCommand("File: Save");
+    await wb.runCommand("View: Close Editor");
+    await waitFor("the notebook's kernel process to end after the notebook closed", () => (kernelPidsIn(server.workspace).length === 0 ? true : undefined), 60_000).catch((e) => {
+      throw new Error(`${(e as Error).message}; still running: ${JSON.stringify(kernelPidsIn(server.workspace))}`);
+    });
+    assert.ok(existsSync(join(server.workspace, NOTEBOOK)), "the notebook file is still there");
+    log("closing the notebook stopped its kernel");
   } catch (e) {
     if (wb) {
       await wb.screenshot("e2e-editor-failure").catch(() => undefined);

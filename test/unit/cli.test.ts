@@ -53,7 +53,7 @@ test("fernb run: runs every cell, writes the executed notebook, leaves the sourc
   writeFileSync(file, source);
   const r = await fernb(["run", file]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, /\[1\/2\] Cell 2/);
+  assert.match(r.stdout, /Cell \[1\] of 2: const x/);
   assert.match(r.stdout, /x is 20/);
   assert.deepEqual(readFileSync(file), Buffer.from(source), "source untouched");
   const executed = parseNotebook(readFileSync(path.join(work, "ok.executed.fernb")));
@@ -73,7 +73,7 @@ test("fernb run: a failing cell stops the run with its error and a non-zero exit
   const out = path.join(work, "bad-out.fernb");
   const r = await fernb(["run", file, "--out", out]);
   assert.equal(r.code, 1);
-  assert.match(r.stdout, /Cell 2 failed: Error: cell two broke/);
+  assert.match(r.stdout, /Cell \[2\] failed: Error: cell two broke/);
   assert.doesNotMatch(r.stdout, /never/);
   const executed = parseNotebook(readFileSync(out));
   assert.equal(executed.cells[1].execution?.success, false);
