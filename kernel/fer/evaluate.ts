@@ -21,6 +21,8 @@ export type Tta = "flip" | "tencrop";
 
 export interface Prediction {
   path: string;
+  /** The image's source, for a data set of several sources (`loadSources`). */
+  source?: string;
   label: number;
   predicted: number;
   probs: number[];
@@ -50,6 +52,17 @@ export interface Metrics {
   reliability: ReliabilityBin[];
 }
 
+/** The headline numbers on the images of one source (a data set of several sources). */
+export interface SourceMetrics {
+  source: string;
+  n: number;
+  accuracy: number;
+  macroF1: number;
+  weightedF1: number;
+  /** The source's full metrics (per class, confusion, calibration). */
+  metrics: Metrics;
+}
+
 export interface EvaluationOptions {
   /** Pixel normalisation the model was trained with (its card's input.mean/std). */
   normalization: { mean: number; std: number };
@@ -69,6 +82,8 @@ export class Evaluation {
     readonly predictions: Prediction[],
     readonly tta: Partial<Record<Tta, Metrics>>,
     private readonly dataset?: FaceDataset,
+    /** Per source, in the data set's source order (empty unless the data has several sources: `loadSources`). */
+    readonly perSource: SourceMetrics[] = [],
   ) {}
 
   /** Predictions that are wrong, the most confident first. */
@@ -80,7 +95,9 @@ export class Evaluation {
   toJSON(): Record<string, unknown> {
     const { n, accuracy, macroF1, weightedF1, perClass, confusion, confusionNormalized, mostConfused, ece, reliability } = this.metrics;
     const tta = Object.fromEntries(Object.entries(this.tta).map(([k, m]) => [k, { accuracy: m!.accuracy, macroF1: m!.macroF1, weightedF1: m!.weightedF1, ece: m!.ece }]));
-    return { n, accuracy, macroF1, weightedF1, perClass, classes: this.classes, confusion, confusionNormalized, mostConfused, ece, reliability, tta };
+    const out: Record<string, unknown> = { n, accuracy, macroF1, weightedF1, perClass, classes: this.classes, confusion, confusionNormalized, mostConfused, ece, reliability, tta };
+    if (this.perSource.length) out.perSource = this.perSource.map((s) => ({ source: s.source, n: s.n, accuracy: s.accuracy, macroF1: s.macroF1, weightedF1: s.weightedF1, perClass: s.metrics.perClass, confusion: s.metrics.confusion }));
+    return out;
   }
 
   summary(): string {
@@ -93,6 +110,11 @@ export class Evaluation {
       ...m.perClass.map((c) => `${c.class.padEnd(12)} ${c.precision.toFixed(3).padStart(9)} ${c.recall.toFixed(3).padStart(7)} ${c.f1.toFixed(3).padStart(6)} ${String(c.support).padStart(8)}`),
       `most confused: ${m.mostConfused.slice(0, 3).map((p) => `${p.true}→${p.predicted} ${p.count} (${pct(p.rate)})`).join(", ")}`,
     ];
+    if (this.perSource.length) {
+      const w = Math.max(6, ...this.perSource.map((s) => s.source.length));
+      lines.push(`${"source".padEnd(w)}  accuracy  macro-F1       n`);
+      for (const s of this.perSource) lines.push(`${s.source.padEnd(w)}  ${pct(s.accuracy).padStart(8)}  ${s.macroF1.toFixed(4).padStart(8)}  ${String(s.n).padStart(6)}`);
+    }
     return lines.join("\n");
   }
 
@@ -248,10 +270,33 @@ export async function evaluate(model: tf.LayersModel, data: FaceDataset, options
   const predictions: Prediction[] = [];
   for (let i = 0; i < data.size; i++) {
     const probs = Array.from(single.subarray(i * k, (i + 1) * k));
-    predictions.push({ path: data.paths[i], label: data.labels[i], predicted: argmax(probs), probs });
+    const source = data.sourceInfo ? data.sourceOf(i) : undefined;
+    predictions.push(source === undefined ? { path: data.paths[i], label: data.labels[i], predicted: argmax(probs), probs } : { path: data.paths[i], source, label: data.labels[i], predicted: argmax(probs), probs });
   }
   const bins = options.bins ?? 10;
   const tta: Partial<Record<Tta, Metrics>> = {};
   for (const t of ttas) tta[t] = metricsFromProbabilities(extra[t], data.labels, classes, bins);
-  return new Evaluation(classes, metricsFromProbabilities(single, data.labels, classes, bins), predictions, tta, data);
+  return new Evaluation(classes, metricsFromProbabilities(single, data.labels, classes, bins), predictions, tta, data, perSourceMetrics(single, data, classes, bins));
+}
+
+/** Metrics on each source's images (a data set of several sources; sources with no image left out). */
+function perSourceMetrics(probs: Float32Array, data: FaceDataset, classes: string[], bins: number): SourceMetrics[] {
+  const si = data.sourceInfo;
+  if (!si) return [];
+  const k = classes.length;
+  const out: SourceMetrics[] = [];
+  si.names.forEach((source, s) => {
+    const idx: number[] = [];
+    for (let i = 0; i < data.size; i++) if (si.index[i] === s) idx.push(i);
+    if (!idx.length) return;
+    const p = new Float32Array(idx.length * k);
+    const labels = new Int32Array(idx.length);
+    idx.forEach((i, j) => {
+      p.set(probs.subarray(i * k, (i + 1) * k), j * k);
+      labels[j] = data.labels[i];
+    });
+    const metrics = metricsFromProbabilities(p, labels, classes, bins);
+    out.push({ source, n: metrics.n, accuracy: metrics.accuracy, macroF1: metrics.macroF1, weightedF1: metrics.weightedF1, metrics });
+  });
+  return out;
 }

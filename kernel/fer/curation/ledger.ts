@@ -169,6 +169,11 @@ export class CurationLedger {
    * For a curated view, labels are looked up in its raw data (see `uncurated`).
    */
   static async open(dataset: FaceDataset | string, options: LedgerOptions = {}): Promise<CurationLedger> {
+    const sources = typeof dataset === "string" ? undefined : dataset.sourceInfo;
+    if (sources && sources.names.length > 1) {
+      // Each source keeps its own ledger (replayed by loadSources); one ledger over several folders would never be replayed.
+      throw new Error(`this data set holds ${sources.names.length} sources (${sources.names.join(", ")}): curate each source on its own, loaded with loadFolderDataset(${JSON.stringify(sources.roots[0])}) and so on; loadSources replays each source's ledger`);
+    }
     const root = typeof dataset === "string" ? resolve(dataset) : dataset.root;
     const file = options.file ? resolve(options.file) : typeof dataset !== "string" && dataset.curation ? dataset.curation.ledgerFile : await defaultLedgerFile(root);
     return new CurationLedger(root, file, options, typeof dataset === "string" ? undefined : uncurated(dataset));

@@ -82,6 +82,32 @@ export interface FaceDatasetInit {
   report?: LoadReport;
   loadStats?: LoadStats;
   curation?: DatasetCuration;
+  /** A data set of several sources (`loadSources`): which source each image came from. */
+  sourceInfo?: DatasetSources;
+}
+
+/**
+ * Where the images of a data set of several sources came from (set by `loadSources`, carried by
+ * `subset()`): one name and folder per source, and the source of every image.
+ */
+export interface DatasetSources {
+  /** The source names, in load order. */
+  names: string[];
+  /** The folder each source was loaded from (absolute), in the order of `names`. */
+  roots: string[];
+  /** `index[i]` indexes `names`: the source of image i. */
+  index: Int32Array;
+  /** Per source: how its curation ledger was applied, as a sentence (undefined: no ledger). */
+  curation?: (string | undefined)[];
+  /** Near copies whose two images come from different sources, when they were searched for. */
+  duplicates?: CrossSourceDuplicates;
+}
+
+/** Pairs of near copies across sources (indices into the data set), found by `findDuplicates`. */
+export interface CrossSourceDuplicates {
+  /** The pHash Hamming distance searched (see curation/duplicates.ts). */
+  threshold: number;
+  pairs: { a: number; b: number; distance: number; exact: boolean }[];
 }
 
 /**
@@ -143,6 +169,8 @@ export class FaceDataset {
   readonly loadStats: LoadStats;
   /** Set on a curated view (see DatasetCuration): the ledger replayed and the raw data behind it. */
   readonly curation?: DatasetCuration;
+  /** Set on a data set of several sources (`loadSources`); see also `sources` and `sourceOf(i)`. */
+  readonly sourceInfo?: DatasetSources;
   private fingerprintCache?: string;
 
   constructor(init: FaceDatasetInit) {
@@ -169,6 +197,50 @@ export class FaceDataset {
       if (init.curation.originalIndex.length !== n) throw new RangeError(`curation.originalIndex has ${init.curation.originalIndex.length} entries, labels ${n}`);
       this.curation = init.curation;
     }
+    if (init.sourceInfo) {
+      const si = init.sourceInfo;
+      if (si.index.length !== n) throw new RangeError(`sourceInfo.index has ${si.index.length} entries, labels ${n}`);
+      if (si.roots.length !== si.names.length) throw new RangeError(`sourceInfo has ${si.names.length} names and ${si.roots.length} roots`);
+      for (let i = 0; i < n; i++) if (!(si.index[i] >= 0 && si.index[i] < si.names.length)) throw new RangeError(`source ${si.index[i]} of image ${i} is not an index into the ${si.names.length} source names`);
+      this.sourceInfo = si;
+    }
+  }
+
+  /** The names of the sources this data set was loaded from (`loadSources`); empty for one folder or CSV. */
+  get sources(): readonly string[] {
+    return this.sourceInfo?.names ?? [];
+  }
+
+  /** The source name of image i (undefined for a data set of one folder or CSV). */
+  sourceOf(i: number): string | undefined {
+    if (!Number.isInteger(i) || i < 0 || i >= this.size) throw new RangeError(`image index ${i} out of range 0..${this.size - 1}`);
+    const si = this.sourceInfo;
+    return si ? si.names[si.index[i]] : undefined;
+  }
+
+  /** The images of the named source(s), in order (a `subset`): `dataset.fromSource("web")`. */
+  fromSource(...names: string[]): FaceDataset {
+    const si = this.sourceInfo;
+    if (!si) throw new Error(`this data set has no sources (it was loaded from one folder, ${this.root}); load several with loadSources([{ name, root }, ...])`);
+    const wanted = new Set<number>();
+    for (const name of names.flat()) {
+      const k = si.names.indexOf(name);
+      if (k < 0) throw new Error(`no source named ${JSON.stringify(name)}; the sources are ${si.names.map((s) => JSON.stringify(s)).join(", ")}`);
+      wanted.add(k);
+    }
+    const indices: number[] = [];
+    for (let i = 0; i < this.size; i++) if (wanted.has(si.index[i])) indices.push(i);
+    return this.subset(indices);
+  }
+
+  /** Images per source and class: `{ fer2013: { anger: 3, ... }, web: { ... } }` (empty for one folder). */
+  sourceCounts(): Record<string, Record<Emotion, number>> {
+    const si = this.sourceInfo;
+    if (!si) return {};
+    const out: Record<string, Record<Emotion, number>> = {};
+    for (const name of si.names) out[name] = Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as Record<Emotion, number>;
+    for (let i = 0; i < this.size; i++) out[si.names[si.index[i]]][EMOTIONS[this.labels[i]]]++;
+    return out;
   }
 
   /**
@@ -228,12 +300,26 @@ export class FaceDataset {
     const images = new Uint8Array(n * px);
     const labels = new Int32Array(n);
     const paths = new Array<string>(n);
+    const si = this.sourceInfo;
+    const sourceIndex = si ? new Int32Array(n) : undefined;
     for (let k = 0; k < n; k++) {
       const i = indices[k];
       if (!Number.isInteger(i) || i < 0 || i >= this.size) throw new RangeError(`subset index ${i} (position ${k}) out of range 0..${this.size - 1}`);
       images.set(this.images.subarray(i * px, (i + 1) * px), k * px);
       labels[k] = this.labels[i];
       paths[k] = this.paths[i];
+      if (sourceIndex) sourceIndex[k] = si!.index[i];
+    }
+    let sourceInfo: DatasetSources | undefined;
+    if (si) {
+      sourceInfo = { names: si.names, roots: si.roots, index: sourceIndex!, curation: si.curation };
+      if (si.duplicates) {
+        // Pairs whose two images are both in the subset, at their first new positions.
+        const first = new Map<number, number>();
+        for (let k = n - 1; k >= 0; k--) first.set(indices[k], k);
+        const pairs = si.duplicates.pairs.filter((p) => first.has(p.a) && first.has(p.b)).map((p) => ({ ...p, a: first.get(p.a)!, b: first.get(p.b)! }));
+        sourceInfo.duplicates = { threshold: si.duplicates.threshold, pairs };
+      }
     }
     let curation: DatasetCuration | undefined;
     if (this.curation) {
@@ -246,14 +332,15 @@ export class FaceDataset {
         subset: true,
       };
     }
-    return new FaceDataset({ root: this.root, height: this.height, width: this.width, channels: this.channels, images, labels, paths, report: this.report, curation });
+    return new FaceDataset({ root: this.root, height: this.height, width: this.width, channels: this.channels, images, labels, paths, report: this.report, curation, sourceInfo });
   }
 
   /**
    * SHA-256 (hex) over the shape, the labels and the pixels, in order. It identifies exactly what a
    * model was trained or evaluated on: the same files give the same fingerprint on any machine with
    * the same sharp version; changing any label or pixel, or the order, changes it. File names do not
-   * enter it.
+   * enter it. A data set of several sources also hashes the source names and each image's source
+   * (a data set of one folder, or of one source, hashes exactly what it always did).
    */
   fingerprint(): string {
     if (this.fingerprintCache) return this.fingerprintCache;
@@ -264,7 +351,10 @@ export class FaceDataset {
     header.writeUInt32LE(this.channels, 12);
     const labels = Buffer.alloc(this.size * 4);
     for (let i = 0; i < this.size; i++) labels.writeInt32LE(this.labels[i], i * 4);
-    this.fingerprintCache = createHash("sha256").update("fernb-face-dataset-v1\0").update(header).update(labels).update(this.images).digest("hex");
+    const hash = createHash("sha256").update("fernb-face-dataset-v1\0").update(header).update(labels).update(this.images);
+    const si = this.sourceInfo;
+    if (si && si.names.length > 1) hash.update("\0sources\0").update(JSON.stringify(si.names)).update(new Uint8Array(si.index.buffer, si.index.byteOffset, si.index.byteLength));
+    this.fingerprintCache = hash.digest("hex");
     return this.fingerprintCache;
   }
 
@@ -277,6 +367,7 @@ export class FaceDataset {
       const pct = this.size ? ((100 * counts[e]) / this.size).toFixed(1) : "0.0";
       lines.push(`  ${e.padEnd(width)} ${String(counts[e]).padStart(7)}  ${pct.padStart(5)}%`);
     }
+    if (this.sourceInfo) lines.push(...this.sourceLines());
     const r = this.report;
     if (r.skipped.length) {
       lines.push(`Skipped ${r.skipped.length} file${r.skipped.length === 1 ? "" : "s"} that could not be loaded:`);
@@ -295,7 +386,44 @@ export class FaceDataset {
     return lines.join("\n");
   }
 
-  /** A vega-lite bar chart of the class counts; its subtitle carries the skipped/unknown notes. */
+  /** The per-source part of the summary: a source × class table, each source's ledger, near copies across sources. */
+  private sourceLines(): string[] {
+    const si = this.sourceInfo!;
+    const counts = this.sourceCounts();
+    const nameWidth = Math.max(6, ...si.names.map((s) => s.length));
+    const col = (e: string) => Math.max(e.length, 6);
+    const lines = [`${si.names.length} source${si.names.length === 1 ? "" : "s"}, images per source and class:`];
+    lines.push(`  ${"source".padEnd(nameWidth)} ${EMOTIONS.map((e) => e.padStart(col(e))).join(" ")} ${"total".padStart(7)}`);
+    const totals = Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as Record<Emotion, number>;
+    for (const name of si.names) {
+      const c = counts[name];
+      let total = 0;
+      for (const e of EMOTIONS) {
+        total += c[e];
+        totals[e] += c[e];
+      }
+      lines.push(`  ${name.padEnd(nameWidth)} ${EMOTIONS.map((e) => String(c[e]).padStart(col(e))).join(" ")} ${String(total).padStart(7)}`);
+    }
+    if (si.names.length > 1) lines.push(`  ${"total".padEnd(nameWidth)} ${EMOTIONS.map((e) => String(totals[e]).padStart(col(e))).join(" ")} ${String(this.size).padStart(7)}`);
+    si.names.forEach((name, k) => {
+      const c = si.curation?.[k];
+      lines.push(`  ${name}: ${si.roots[k]}${c ? ` (${c})` : ""}`);
+    });
+    const d = si.duplicates;
+    if (d) {
+      if (d.pairs.length === 0) lines.push(`No near copies across sources (pHash distance ≤ ${d.threshold})`);
+      else {
+        const exact = d.pairs.filter((p) => p.exact).length;
+        const ref = (i: number) => `${this.sourceOf(i)}:${this.paths[i]}`;
+        lines.push(`Near copies across sources: ${d.pairs.length} pair${d.pairs.length === 1 ? "" : "s"} (${exact} identical, pHash distance ≤ ${d.threshold}); the same face in two sources can leak between a train and a test split:`);
+        for (const p of d.pairs.slice(0, 5)) lines.push(`  ${ref(p.a)} (${this.label(p.a)}) ≈ ${ref(p.b)} (${this.label(p.b)})${p.exact ? " identical" : ` distance ${p.distance}`}`);
+        if (d.pairs.length > 5) lines.push(`  ... and ${d.pairs.length - 5} more (see .sourceInfo.duplicates, or crossSourceDuplicates(dataset))`);
+      }
+    }
+    return lines;
+  }
+
+  /** A vega-lite bar chart of the class counts (stacked by source for several sources); its subtitle carries the skipped/unknown notes. */
   chartSpec(): object {
     const counts = this.classCounts();
     const r = this.report;
@@ -309,23 +437,30 @@ export class FaceDataset {
     }
     return {
       title: {
-        text: `${this.size.toLocaleString("en-US")} faces, ${this.height}x${this.width}x${this.channels} — ${basename(this.root)}`,
+        text: `${this.size.toLocaleString("en-US")} faces, ${this.height}x${this.width}x${this.channels} — ${this.sourceInfo ? this.sources.join(" + ") : basename(this.root)}`,
         subtitle: notes.length ? notes : undefined,
       },
       width: 360,
       height: 180,
-      data: { values: EMOTIONS.map((e) => ({ emotion: e, count: counts[e], share: this.size ? counts[e] / this.size : 0 })) },
+      data: { values: this.sourceInfo ? this.sourceChartValues() : EMOTIONS.map((e) => ({ emotion: e, count: counts[e], share: this.size ? counts[e] / this.size : 0 })) },
       mark: { type: "bar", tooltip: true },
       encoding: {
         x: { field: "emotion", type: "nominal", sort: [...EMOTIONS], title: null, axis: { labelAngle: 0 } },
         y: { field: "count", type: "quantitative", title: "images" },
+        ...(this.sourceInfo ? { color: { field: "source", type: "nominal", sort: [...this.sources] } } : {}),
         tooltip: [
           { field: "emotion", type: "nominal" },
+          ...(this.sourceInfo ? [{ field: "source", type: "nominal" }] : []),
           { field: "count", type: "quantitative", format: "," },
           { field: "share", type: "quantitative", format: ".1%" },
         ],
       },
     };
+  }
+
+  private sourceChartValues(): object[] {
+    const counts = this.sourceCounts();
+    return this.sources.flatMap((source) => EMOTIONS.map((e) => ({ emotion: e, source, count: counts[source][e], share: this.size ? counts[source][e] / this.size : 0 })));
   }
 
   [DISPLAY](): OutputItem[] {
