@@ -129,6 +129,16 @@ test("editor help in code-server: fernb's cell language, squiggles before runnin
       throw new Error(`${(e as Error).message}; it says "${await statusText()}"`);
     });
     log(`status bar: ${await statusText()}`);
+    // Its tooltip: the backend and the kernel's memory.
+    await status.hover();
+    const tooltip = wb.page.locator(".workbench-hover, .monaco-hover", { hasText: "Memory:" }).first();
+    await tooltip.waitFor({ state: "visible", timeout: 30_000 });
+    const tip = (await tooltip.innerText()).replace(/\s+/g, " ");
+    log(`status bar tooltip: ${tip}`);
+    assert.match(tip, /Backend: \w+/);
+    assert.match(tip, /Memory: \d+(\.\d+)? [MG]B \(resident, kernel process \d+\)/);
+    await wb.screenshot("e2e-editor-05b-tooltip");
+    await wb.page.mouse.move(0, 0);
 
     // Clicking it offers restart; the kernel holds \`limit\`, so the restart asks first.
     const pidsBefore = kernelPidsIn(server.workspace);
