@@ -97,7 +97,7 @@ test("loadSources: images per source and class, each folder's ledger replayed, p
   assert.deepEqual(row("gen").slice(1), ["0", "0", "0", "0", "0", "1", "1", "2"]);
   assert.deepEqual(row("total").slice(1), ["2", "0", "0", "3", "1", "1", "1", "8"]);
   assert.match(text, /gen: .*Curation ledger \.fernb-ledger\.jsonl applied: 0 relabelled, 1 excluded/);
-  assert.match(text, /Near copies across sources: 2 pairs \(2 identical/);
+  assert.match(text, /Near copies across sources: 2 pairs \(2 identical, 0 with different labels/);
   assert.match(text, /fer2013:a\/happiness\/h1\.png \(happiness\) ≈ web:b\/happiness\/x\.png \(happiness\) identical/);
   const items = data[DISPLAY]();
   const spec = JSON.parse(items.find((i) => i.mime !== "text/plain")!.data as string);

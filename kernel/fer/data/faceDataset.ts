@@ -414,9 +414,10 @@ export class FaceDataset {
       if (d.pairs.length === 0) lines.push(`No near copies across sources (pHash distance ≤ ${d.threshold})`);
       else {
         const exact = d.pairs.filter((p) => p.exact).length;
+        const conflicts = d.pairs.filter((p) => this.labels[p.a] !== this.labels[p.b]).length;
         const ref = (i: number) => `${this.sourceOf(i)}:${this.paths[i]}`;
-        lines.push(`Near copies across sources: ${d.pairs.length} pair${d.pairs.length === 1 ? "" : "s"} (${exact} identical, pHash distance ≤ ${d.threshold}); the same face in two sources can leak between a train and a test split:`);
-        for (const p of d.pairs.slice(0, 5)) lines.push(`  ${ref(p.a)} (${this.label(p.a)}) ≈ ${ref(p.b)} (${this.label(p.b)})${p.exact ? " identical" : ` distance ${p.distance}`}`);
+        lines.push(`Near copies across sources: ${d.pairs.length} pair${d.pairs.length === 1 ? "" : "s"} (${exact} identical, ${conflicts} with different labels, pHash distance ≤ ${d.threshold}); the same face in two sources can leak between a train and a test split:`);
+        for (const p of d.pairs.slice(0, 5)) lines.push(`  ${this.labels[p.a] !== this.labels[p.b] ? "CONFLICT " : ""}${ref(p.a)} (${this.label(p.a)}) ≈ ${ref(p.b)} (${this.label(p.b)})${p.exact ? " identical" : ` distance ${p.distance}`}`);
         if (d.pairs.length > 5) lines.push(`  ... and ${d.pairs.length - 5} more (see .sourceInfo.duplicates, or crossSourceDuplicates(dataset))`);
       }
     }
