@@ -28,7 +28,6 @@ function send(message: FromKernel): void {
 /** The execution that output belongs to: the running cell, or the last one for late output. */
 let currentExecution = 0;
 
-function captureStream(stream: NodeJS.WriteStream, name: "stdout" | "stderr"): void {
 /**
  * The cell whose code writes: code keeps the cell it came from after its awaits, in its timers
  * and callbacks (AsyncLocalStorage), so output of an earlier cell's leftover code is never shown
@@ -38,6 +37,7 @@ function outputExecution(): number {
   return executor?.callerExecutionId ?? currentExecution;
 }
 
+function captureStream(stream: NodeJS.WriteStream, name: "stdout" | "stderr"): void {
   const decoder = new TextDecoder();
   stream.write = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown): boolean => {
     const text = typeof chunk === "string" ? chunk : decoder.decode(chunk);
@@ -65,14 +65,14 @@ executor = new CellExecutor({
 attachNotebook(display, () => executor?.signal);
 
 // Errors from code still running after its cell ended must not kill the kernel and its state.
-const onUncaughtException = (e: unknown) => {
 // An interruption that ends leftover code of an interrupted cell (a timer's loop) is no error.
-  process.stderr.write(`Uncaught exception from background code:\n${executor!.runtimeError(e).stack}\n`);
+const onUncaughtException = (e: unknown) => {
   if (e instanceof InterruptedError) return;
+  process.stderr.write(`Uncaught exception from background code:\n${executor!.runtimeError(e).stack}\n`);
 };
 const onUnhandledRejection = (e: unknown) => {
-  process.stderr.write(`Unhandled promise rejection from background code:\n${executor!.runtimeError(e).stack || String(e)}\n`);
   if (e instanceof InterruptedError) return;
+  process.stderr.write(`Unhandled promise rejection from background code:\n${executor!.runtimeError(e).stack || String(e)}\n`);
 };
 process.on("uncaughtException", onUncaughtException);
 process.on("unhandledRejection", onUnhandledRejection);
@@ -93,7 +93,6 @@ function keepOnlyOurErrorHandlers(): void {
 // the watchdog then stops it when the CLI is gone.
 process.on("SIGINT", () => undefined);
 process.on("disconnect", () => process.exit(0));
-
 // Interrupts while the main thread is busy in a cell, and the end of the kernel with its client.
 startWatchdog({
   interruptRequests: executor.interruptRequests,
@@ -101,6 +100,7 @@ startWatchdog({
   onInterrupt: (executionId) => executor!.interrupt(executionId),
   onParentGone: () => process.exit(0),
 });
+
 const queue: ExecuteRequest[] = [];
 let running = false;
 
