@@ -603,6 +603,16 @@ async function replay(entries: LedgerEntry[], dataset: FaceDataset, ledgerFile: 
   return report;
 }
 
+/**
+ * The decision state of each of `dataset`'s images after `entries`, entries already read (e.g. one
+ * image's decisions and the undos about them, in file order: see curation/ledgerIndex.ts). The same
+ * rules as `applyLedger`; images without a decision that applies have no state.
+ */
+export async function replayEntries(entries: LedgerEntry[], dataset: FaceDataset, ledgerFile = "<ledger>"): Promise<ImageDecisionState[]> {
+  const read: LedgerReadReport = { file: ledgerFile, exists: true, sha256: "", bytes: 0, lines: entries.length, entries: entries.length, invalidLines: [], unknownVersions: [], duplicateIds: [] };
+  return (await replay(entries, uncurated(dataset), ledgerFile, read)).states;
+}
+
 async function ledgerFor(dataset: FaceDataset, ledger: CurationLedger | string | undefined): Promise<CurationLedger> {
   // Duck-typed rather than instanceof: a notebook may hold a ledger from another copy of this module.
   if (ledger && typeof ledger === "object" && typeof (ledger as CurationLedger).read === "function") return ledger;

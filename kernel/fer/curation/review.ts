@@ -32,7 +32,8 @@ import { batchTensor, predictProbabilities } from "../modelInput";
 import { pngDataUrl } from "../pngSync";
 import type { LabelIssue } from "./confidentLearning";
 import type { DuplicateGroup } from "./duplicates";
-import { applyLedger, CurationLedger, isCsvRowPath, uncurated, type LedgerEntry } from "./ledger";
+import { applyLedger, CurationLedger, isCsvRowPath, replayEntries, uncurated, type LedgerEntry } from "./ledger";
+import { LedgerIndex, type LedgerIndexWork } from "./ledgerIndex";
 import type { UnusableCandidate } from "./unusable";
 
 /** The review renderer's MIME type (protocol/mime.ts); its messages come under RENDERER_ID.review. */
@@ -100,12 +101,14 @@ interface ReviewSession {
   root: string;
   dataset: FaceDataset;
   ledger: CurationLedger;
+  /** The ledger in memory, followed as it grows: a decision's reply replays only that image's decisions. */
+  index: LedgerIndex;
   /** Allowed relative path → dataset index. */
   allowed: Map<string, number>;
   /** Relative path → the suggested label (accepting it is recorded with source "suggestion"). */
   suggestions: Map<string, Emotion>;
-  /** Decisions (ids, paths) this review appended, in order, for undo. */
-  history: { id: string; path: string }[];
+  /** Decisions this review appended, in order, for undo. */
+  history: LedgerEntry[];
   undone: Set<string>;
   queue: Promise<unknown>;
   /** Set when the review was given a model. */
@@ -122,6 +125,12 @@ export function openReviews(): string[] {
 /** Forgets every review (a kernel restart does this implicitly). */
 export function closeReviews(): void {
   registry.clear();
+}
+
+/** What following the review's ledger has cost so far (entries parsed, full and append-only reads); undefined when not open. */
+export function reviewLedgerWork(id: string): LedgerIndexWork | undefined {
+  const session = registry.get(id);
+  return session ? { ...session.index.work } : undefined;
 }
 
 /** Forgets one review (its grid then answers "run the cell again"); true when it was open. */
@@ -338,6 +347,10 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
     for (const s of report.states) states.set(s.path, stateOf(s.originalLabel, s.label, s.excluded));
   }
 
+  // The ledger in memory from here on (one full read per review); each decision then reads only what it appends.
+  const index = new LedgerIndex(ledger);
+  await index.sync();
+
   const id = newReviewId();
   const suggestions = new Map<string, Emotion>();
   const items: ReviewItem[] = indices.map((i) => {
@@ -358,6 +371,7 @@ export async function review(dataset: FaceDataset, options: ReviewOptions = {}):
     root: ledger.root,
     dataset: raw,
     ledger,
+    index,
     allowed: new Map(indices.map((i) => [dataset.paths[i], toRaw(i)] as const)),
     suggestions,
     history: [],
@@ -412,12 +426,15 @@ async function checkPath(session: ReviewSession, path: string): Promise<number> 
   return index;
 }
 
-/** The image's state after the ledger's decisions (replayed over this one image). */
+/**
+ * The image's state after the ledger's decisions, from the ledger in memory (brought up to date
+ * first): only this image's decisions and the undos about them are replayed, whatever the ledger's length.
+ */
 async function currentState(session: ReviewSession, index: number): Promise<ReviewItemState> {
+  await session.index.sync();
   const d = session.dataset;
   const one = d.subset([index]);
-  const { report } = await applyLedger(one, session.ledger);
-  const s = report.states[0];
+  const [s] = await replayEntries(session.index.decisionsAbout(d.paths[index]), one, session.ledger.file);
   const original = d.label(index);
   return s ? stateOf(s.originalLabel, s.label, s.excluded) : stateOf(original, original, false);
 }
@@ -425,12 +442,11 @@ async function currentState(session: ReviewSession, index: number): Promise<Revi
 async function perform(session: ReviewSession, req: ReviewRequest): Promise<ReviewReply> {
   let entry: LedgerEntry;
   if (req.action === "undo") {
-    let target: { id: string; path: string } | undefined;
+    let target: LedgerEntry | undefined;
     if (req.decisionId) {
-      const { entries } = await session.ledger.read();
-      const found = entries.find((e) => e.id === req.decisionId);
-      if (!found) throw new ReviewRequestError(`no decision ${req.decisionId} in the ledger`);
-      target = { id: found.id, path: found.path };
+      await session.index.sync();
+      target = session.index.entry(req.decisionId);
+      if (!target) throw new ReviewRequestError(`no decision ${req.decisionId} in the ledger`);
     } else {
       for (let i = session.history.length - 1; i >= 0; i--) {
         const h = session.history[i];
@@ -442,7 +458,7 @@ async function perform(session: ReviewSession, req: ReviewRequest): Promise<Revi
     }
     if (req.path !== undefined && req.path !== target.path) throw new ReviewRequestError(`decision ${target.id} is about ${target.path}, not ${req.path}`);
     const index = await checkPath(session, target.path);
-    entry = await session.ledger.undo(target.id, { source: "manual" });
+    entry = await session.ledger.undo(target, { source: "manual" });
     session.undone.add(target.id);
     return { ok: true, requestId: req.requestId, reviewId: session.id, action: "undo", path: target.path, state: await currentState(session, index), ledgerLine: entry };
   }
@@ -451,14 +467,15 @@ async function perform(session: ReviewSession, req: ReviewRequest): Promise<Revi
   const oldLabel = session.dataset.label(index);
   if (req.action === "relabel") {
     const source = session.suggestions.get(path) === req.label ? "suggestion" : "manual";
-    const written = await session.ledger.relabel(path, req.label!, { oldLabel, source });
-    // The label it already has: not a decision, nothing written (ledgerLine null), nothing to undo.
-    if (!written) return { ok: true, requestId: req.requestId, reviewId: session.id, action: req.action, path, state: await currentState(session, index), ledgerLine: null };
-    entry = written;
+    // The label it already has (after the ledger's decisions about it): not a decision, nothing
+    // written (ledgerLine null), nothing to undo. As CurationLedger.relabel, without re-reading the ledger.
+    const before = await currentState(session, index);
+    if (before.label === req.label) return { ok: true, requestId: req.requestId, reviewId: session.id, action: req.action, path, state: before, ledgerLine: null };
+    entry = await session.ledger.append({ path, action: "relabel", newLabel: req.label!, oldLabel, source });
   } else {
     entry = await session.ledger.append({ path, action: req.action, oldLabel, source: "manual" });
   }
-  session.history.push({ id: entry.id, path });
+  session.history.push(entry);
   return { ok: true, requestId: req.requestId, reviewId: session.id, action: req.action, path, state: await currentState(session, index), ledgerLine: entry };
 }
 
