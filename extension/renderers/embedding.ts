@@ -347,7 +347,8 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
     const g = canvas.getContext("2d")!;
     const image = g.createImageData(W, H);
     const pix = new Uint32Array(image.data.buffer);
-    const r = Math.max(1, Math.round(1.5 * dpr));
+    // Larger dots when there are few of them: 7 px across up to 1,000 points, 5 up to 10,000, else 3.
+    const r = Math.max(1, Math.round(dotRadius() * dpr));
     // Suspicion order: the most suspicious drawn last (on top); else dataset order.
     const order = colorBy === "suspicion" ? suspicionOrder() : null;
     const le = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -371,21 +372,31 @@ function render(data: EmbeddingData, element: HTMLElement, outputId: string, ctx
     g.lineWidth = 1.5;
     g.strokeStyle = cssRgb(suspectRgb);
     g.beginPath();
+    const sr = dotRadius() + 1.5;
     for (const i of payload.suspects) {
-      g.moveTo(px[i] + 4.5, py[i]);
-      g.arc(px[i], py[i], 4.5, 0, 2 * Math.PI);
+      g.moveTo(px[i] + sr, py[i]);
+      g.arc(px[i], py[i], sr, 0, 2 * Math.PI);
     }
     g.stroke();
     if (selected.size) {
+      // A thin ring around each selected point, leaving its colour visible.
+      const rr = dotRadius() + 2.5;
       g.strokeStyle = selectionCss;
-      g.lineWidth = 2;
+      g.lineWidth = 1;
       g.beginPath();
-      for (const i of selected) g.rect(px[i] - 3, py[i] - 3, 6, 6);
+      for (const i of selected) {
+        g.moveTo(px[i] + rr, py[i]);
+        g.arc(px[i], py[i], rr, 0, 2 * Math.PI);
+      }
       g.stroke();
     }
     g.restore();
     canvas.dataset.drawn = String(drawn);
     canvas.dataset.colorBy = colorBy;
+  }
+
+  function dotRadius(): number {
+    return n <= 1000 ? 3 : n <= 10_000 ? 2 : 1;
   }
 
   let sOrder: Int32Array | null = null;
