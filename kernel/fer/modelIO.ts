@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import { EMOTIONS, type Emotion } from "./labels";
-import { safeWritePath } from "./safeWrite";
+import { safeWritePath, writeFileAtomic } from "./safeWrite";
 import { chooseCamLayer, rememberCard, type CardGradcam } from "./cam/layers";
 import { withoutMachinePaths } from "./cardPaths";
 
@@ -50,16 +50,7 @@ export interface SaveOptions {
  * exclusively and `file` is checked first, so no symbolic link is followed out of its folder.
  */
 async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  safeWritePath(file, path.dirname(path.resolve(file)), { what: "model file" });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const handle = await fs.open(tmp, "wx");
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
+  await writeFileAtomic(file, data, path.dirname(path.resolve(file)), { what: "model file" });
 }
 
 function toBytes(data: tf.io.WeightData): Uint8Array {

@@ -14,6 +14,7 @@
  * opens that (with O_NOFOLLOW where it can) and no link is followed at write time.
  */
 import { constants, lstatSync, realpathSync } from "node:fs";
+import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 
 export class UnsafeWriteError extends Error {
@@ -117,4 +118,41 @@ export function safeWritePath(file: string, within: string = dirname(resolve(fil
   }
   if (options.singleLink && info.isFile() && info.nlink > 1) throw refuse(`it has ${info.nlink} hard links, so it may be a file outside the folder`);
   return target;
+}
+
+/**
+ * Writes `file` whole or not at all: a fresh temporary file beside it (created exclusively, so no
+ * link is followed), synced, then renamed over `file`. `file` is checked first with safeWritePath
+ * against `within`. On any failure the temporary file is removed and `file` is left as it was.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, within: string = dirname(resolve(file)), options: SafeWriteOptions = {}): Promise<void> {
+  const target = safeWritePath(file, within, options);
+  const tmp = `${target}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(tmp, "wx");
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(tmp, target);
+  } catch (e) {
+    await handle?.close().catch(() => undefined);
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Appends `text` to `file` (created if missing) without following a link: checked with
+ * safeWritePath against `within` (single hard link), opened with O_NOFOLLOW where the platform has it.
+ */
+export async function appendFileSafe(file: string, text: string, within: string = dirname(resolve(file)), options: SafeWriteOptions = {}): Promise<void> {
+  const target = safeWritePath(file, within, { ...options, singleLink: true });
+  const handle = await open(target, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | O_NOFOLLOW, 0o666);
+  try {
+    await handle.writeFile(text);
+  } finally {
+    await handle.close();
+  }
 }

@@ -11,13 +11,14 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
-import { appendFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { ImageDecodeError, type ImageSpec, validateSpec } from "../images";
 import { canonicalEmotion } from "../labels";
 import { progressBar } from "../progress";
+import { appendFileSafe, writeFileAtomic } from "../safeWrite";
 import { DEFAULT_MARGIN } from "./align";
 import { DEFAULT_DETECT_OPTIONS, DETECTOR_ID, type Box, loadFaceDetector } from "./detector";
 import { DEFAULT_FACE_SPEC, extractFaces } from "./extract";
@@ -231,11 +232,6 @@ function withDefaults(options: FolderOptions): Required<FolderOptions> {
   };
 }
 
-async function writeAtomic(file: string, data: Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
 
 /** Detects, aligns and crops the faces of every photo into `out` (see the module comment). */
 export async function extractFacesToFolder(inputs: string[], out: string, options: FolderOptions = {}): Promise<FolderReport> {
@@ -289,13 +285,13 @@ export async function extractFacesToFolder(inputs: string[], out: string, option
       const owner = usedNames.get(name);
       if (owner !== undefined && owner !== source) name = path.join(folder, `${stem}-${hash.slice(7, 15)}_${k + 1}.png`);
       usedNames.set(name, source);
-      await writeAtomic(path.join(out, name), f.png);
+      await writeFileAtomic(path.join(out, name), f.png, out, { what: "face crop" });
       records.push({ kind: "face", file: name, source, sourceHash: hash, label, box: f.box.map(round) as Box, landmarks: f.landmarks.map(([x, y]) => [round(x), round(y)]), score: Math.round(f.score * 1000) / 1000, angle: round(f.crop.angle), detector: DETECTOR_ID, settings, ...at });
       report.faces.push({ source: shown, file: path.join(out, name), box: f.box.map(round) as Box, score: Math.round(f.score * 1000) / 1000, label });
     }
     nFaces += faces.length;
     // The manifest line comes after the crops: a run stopped half-way redoes this image.
-    if (records.length > 0) await appendFile(manifestFile, records.map((r) => JSON.stringify(r) + "\n").join(""));
+    if (records.length > 0) await appendFileSafe(manifestFile, records.map((r) => JSON.stringify(r) + "\n").join(""), out, { what: "faces manifest" });
   };
   for (const [i, { file, label, error }] of photos.entries()) {
     const source = path.resolve(file);
@@ -330,7 +326,7 @@ export async function extractFacesToFolder(inputs: string[], out: string, option
             await rm(frames.dir, { recursive: true, force: true });
           }
           const record: VideoRecord = { kind: "video", source, sourceHash: hash, frames: frames.files.length, everyMs: o.everyMs, detector: DETECTOR_ID, settings };
-          await appendFile(manifestFile, JSON.stringify(record) + "\n");
+          await appendFileSafe(manifestFile, JSON.stringify(record) + "\n", out, { what: "faces manifest" });
         }
       } else {
         await doImage({ bytes, source, shown: file, hash, stem, label });

@@ -9,13 +9,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
 import { decodeImage, ImageDecodeError, type ImageSpec } from "../images";
 import { classifyFaces, type DecodedFace, type FacePrediction, type PredictedFace, type PredictionFailure } from "../facePrediction";
 import type { ModelCard } from "../modelIO";
 import { type DetectedFace, loadFaceDetector } from "./detector";
 import { drawFaces } from "./draw";
+import { writeFileAtomic } from "../safeWrite";
 import { extractFaces } from "./extract";
 import { type Photo, readPhoto } from "./photo";
 
@@ -96,9 +97,7 @@ export async function predictPhotos(model: tf.LayersModel, card: ModelCard, file
         for (let n = 2; annotated.has(name); n++) name = `${stem}-${n}.annotated.jpg`;
         annotated.add(name);
         const target = path.join(options.annotate, name);
-        const tmp = `${target}.tmp-${process.pid}`;
-        await writeFile(tmp, jpeg);
-        await rename(tmp, target);
+        await writeFileAtomic(target, jpeg, options.annotate, { what: "annotated photo" });
       }
     } catch (e) {
       failures.push({ path: file, error: e instanceof ImageDecodeError ? e.message : String((e as Error).message ?? e) });
