@@ -14,6 +14,9 @@
  * exist. Peak resident memory after the training steps at batch 64 is reported for both
  * ("peak_rss_mb", "torch_peak_rss_mb": each process's own high-water mark).
  *
+ * Face detection speed (photos/s for 1, 2 and 4 megapixel photos, bench/faces.ts run once each in a
+ * child process) is added as "faces_photos_per_s"; BENCH_FACES=0 leaves it out.
+ *
  * Env: FERNB_BACKEND forces a backend; BENCH_STEPS (default 6) timed steps per measurement;
  * BENCH_STEM overrides the stem (imagenet | stride2 | cifar); BENCH_ROUNDS (default 2) alternates
  * fernb and PyTorch that many times and keeps each one's best round (the machine is shared and noisy).
@@ -119,6 +122,24 @@ async function measureWebGpu(already?: { train: number; predict: number; adapter
   return { ...best, adapter };
 }
 
+/** Face detection speed from bench/faces.ts (its last line), or undefined when skipped or failed. */
+function measureFaces(): Record<string, unknown> | undefined {
+  if (process.env.BENCH_FACES === "0") return undefined;
+  try {
+    const out = execFileSync(process.execPath, ["--import", "tsx", path.join(__dirname, "faces.ts")], {
+      encoding: "utf8",
+      env: { ...process.env, FERNB_BENCH_REPEAT: "1" },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const lines = out.trim().split("\n");
+    for (const line of lines.slice(0, -1)) log(`faces ${line}`);
+    return JSON.parse(lines[lines.length - 1]);
+  } catch (e) {
+    log(`face detection: not measured (${String((e as Error)?.message ?? e).split("\n")[0]})`);
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const wanted = requestedThreads();
   if (wanted !== undefined) process.env.FERNB_WASM_THREADS = String(wanted);
@@ -143,6 +164,7 @@ async function main(): Promise<void> {
     };
   }
   const round2 = (v: number) => Math.round(v * 100) / 100;
+  const faces = measureFaces();
   const webgpu = await measureWebGpu(backend.choice === "webgpu" && backend.adapter && !backend.adapter.software ? { train: best.train, predict: best.predict, adapter: backend.description } : undefined);
   console.log(JSON.stringify({
     backend: backend.choice,
@@ -161,6 +183,7 @@ async function main(): Promise<void> {
     peak_rss_mb: Math.round(best.peakRssMb),
     ...(withTorch ? { torch_peak_rss_mb: Math.round(best.torchPeakRssMb) } : {}),
     ...(webgpu ? { webgpu_train_img_s: round2(webgpu.train), webgpu_predict_img_s: round2(webgpu.predict), webgpu_adapter: webgpu.adapter } : {}),
+    ...(faces ?? {}),
     ...(withTorch ? { torch_version: best.torchVersion } : {}),
     cpu: os.cpus()[0]?.model,
   }));

@@ -2,7 +2,9 @@
  * Face detection speed: photos per second for 1, 2 and 4 megapixel photos (4:3), each with 12
  * sample faces of 40–160 px, with the default settings (minFace 20) and with minFace 40, on the
  * backend fernb picks. `npm run bench:faces` (FERNB_BACKEND forces a backend; FERNB_BENCH_REPEAT
- * sets how many times each photo is timed, default 2).
+ * sets how many times each photo is timed, default 2). The last line is one JSON object,
+ * {"faces_photos_per_s": {"1MP": …, "2MP": …, "4MP": …}, "faces_found": …, "faces_total": …}
+ * (default minFace 20), which `npm run bench` adds to its own JSON line.
  */
 import { initBackend } from "../kernel/fer/backend";
 import { loadFaceDetector } from "../kernel/fer/faces/detector";
@@ -16,6 +18,9 @@ async function main(): Promise<void> {
   console.log(`Face detection (BlazeFace tiles, ${detector.id}) on ${backend.description}`);
   console.log("| photo | faces | minFace | tiles | found | s per photo | photos/s |");
   console.log("|---|---|---|---|---|---|---|");
+  const perSecond: Record<string, number> = {};
+  let foundAll = 0;
+  let totalAll = 0;
   for (const megapixels of [1, 2, 4]) {
     const width = Math.round(Math.sqrt((megapixels * 1e6 * 4) / 3));
     const height = Math.round((width * 3) / 4);
@@ -39,8 +44,14 @@ async function main(): Promise<void> {
       const seconds = (performance.now() - t0) / 1000 / repeat;
       detector.detectTile = original;
       console.log(`| ${width}×${height} (${megapixels} MP) | 12 | ${minFace} | ${tiles / repeat} | ${found}/12 | ${seconds.toFixed(2)} | ${(1 / seconds).toFixed(2)} |`);
+      if (minFace === 20) {
+        perSecond[`${megapixels}MP`] = Math.round((1 / seconds) * 1000) / 1000;
+        foundAll += found;
+        totalAll += 12;
+      }
     }
   }
+  console.log(JSON.stringify({ faces_photos_per_s: perSecond, faces_found: foundAll, faces_total: totalAll }));
 }
 
 main().catch((e) => {
