@@ -14,8 +14,9 @@
  * cells (see expectationsFrom): the string a console.log cell prints must show as text, the first
  * `throw new …Error("…")` message must show as an error output, and a cell calling
  * `display.chart(` must render an SVG vega chart with data marks in the renderer's frame. After the
- * review grid's decisions, the fixture's "curated faces: N (...)" cell is run again: the loader
- * replays the ledger, so its counts must change by exactly those decisions.
+ * review grid's decisions (and one made in the review grid a box drawn on the embedding map
+ * opens), the fixture's "curated faces: N (...)" cell is run again: the loader replays the
+ * ledger, so its counts must change by exactly those decisions.
  *
  * Screenshots go to test/artifacts/ (git-ignored); on failure also the VS Code logs
  * (e2e-logs.txt), the output webview's text and the browser console.
@@ -273,6 +274,40 @@ test("fernb notebook in code-server + chromium", { timeout: 10 * 60_000 }, async
       assert.match(await tile.locator(".rv-cam-info").innerText(), new RegExp(`grad-?cam.*: ${shownFor} \\d`, "i"));
       assert.doesNotMatch(await tile.locator(".rv-status").innerText().catch(() => ""), /error/i);
       await w.screenshot("e2e-09-review-gradcam");
+    });
+
+    await step("the embedding map: a box around points opens their faces in a review grid, and a relabel there lands in the ledger", async () => {
+      const w = wb!;
+      const frame = w.rendererFrame();
+      const canvas = frame.locator(".fernb-em canvas.em-points");
+      await w.waitForInOutputs(canvas, 120_000);
+      await bringIntoView(w, canvas);
+      assert.equal(await canvas.getAttribute("data-drawn"), "105", "every sample face is a point");
+      const ledger = join(server.workspace, "faces", ".fernb-ledger.jsonl");
+      const lines = () => (existsSync(ledger) ? readFileSync(ledger, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { path: string; action: string; newLabel?: string }) : []);
+      const decided = new Set(lines().map((e) => e.path));
+      // Drag a box over the whole map: every point, sent to the kernel as point ids.
+      const box = (await canvas.boundingBox())!;
+      await w.page.mouse.move(box.x + 2, box.y + 2);
+      await w.page.mouse.down();
+      await w.page.mouse.move(box.x + box.width - 2, box.y + box.height - 2, { steps: 8 });
+      await w.page.mouse.up();
+      const tiles = frame.locator(".fernb-em .em-review .rv-tile");
+      await tiles.first().waitFor({ state: "visible", timeout: 60_000 });
+      assert.equal(await tiles.count(), 105, "the review grid shows the selected faces");
+      assert.match(await frame.locator(".fernb-em .em-status").innerText(), /105 face\(s\) in the review grid/);
+      // Relabel a face no earlier step decided on to surprise, in the map's grid.
+      const paths = await tiles.evaluateAll((ts) => ts.map((t) => (t as HTMLElement).dataset.path ?? ""));
+      const target = paths.find((p) => !decided.has(p) && !p.startsWith("surprise/"));
+      assert.ok(target, "a face without a decision yet");
+      const tile = frame.locator(`.fernb-em .em-review .rv-tile[data-path="${target}"]`);
+      await bringIntoView(w, tile);
+      await tile.locator("select.rv-relabel").selectOption("surprise");
+      await waitFor("the map's review tile to be saved", async () => /saved ✓/.test(await tile.locator(".rv-status").innerText().catch(() => "")), 60_000);
+      const entry = await waitFor("the relabel in the ledger", async () => lines().find((e) => e.path === target && e.action === "relabel"), 30_000);
+      assert.equal(entry.newLabel, "surprise");
+      await bringIntoView(w, canvas);
+      await w.screenshot("e2e-10-embedding-map");
     });
 
     await step("running the count cell again loads the curated view: the ledger's decisions change the counts", async () => {
