@@ -43,7 +43,7 @@ import type { LabelIssue } from "./confidentLearning";
 import { curationFeatures, type CurationTta } from "./features";
 import type { CurationLedger } from "./ledger";
 import { DEFAULT_RANKING, rankLabelIssues } from "./rank";
-import { forgetReview, handleReviewRendererMessage, review, REVIEW_THUMB_SIZE, type ReviewPayload, type ReviewReply } from "./review";
+import { forgetReview, handleReviewRendererMessage, review, REVIEW_THUMB_SIZE, thumbnail, type ReviewPayload, type ReviewReply } from "./review";
 
 /** The embedding renderer's MIME type (protocol/mime.ts); its messages come under RENDERER_ID.embedding. */
 export const EMBEDDING_MIME = MIME.embedding;
@@ -242,26 +242,6 @@ function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
-/** Box-filtered resize of HWC uint8 pixels to size×size. */
-function resize(pixels: Uint8Array, height: number, width: number, channels: number, size: number): Uint8Array {
-  if (height === size && width === size) return pixels;
-  const out = new Uint8Array(size * size * channels);
-  for (let y = 0; y < size; y++) {
-    const y0 = Math.floor((y * height) / size);
-    const y1 = Math.max(y0 + 1, Math.ceil(((y + 1) * height) / size));
-    for (let x = 0; x < size; x++) {
-      const x0 = Math.floor((x * width) / size);
-      const x1 = Math.max(x0 + 1, Math.ceil(((x + 1) * width) / size));
-      for (let c = 0; c < channels; c++) {
-        let sum = 0;
-        for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) sum += pixels[(yy * width + xx) * channels + c];
-        out[(y * size + x) * channels + c] = Math.round(sum / ((y1 - y0) * (x1 - x0)));
-      }
-    }
-  }
-  return out;
-}
-
 /** An embedding map: shows itself with the embedding renderer (DISPLAY protocol) and answers its messages. */
 export class EmbeddingMap {
   readonly id: string;
@@ -419,7 +399,7 @@ export async function handleEmbeddingMessage(raw: unknown): Promise<EmbeddingRep
   try {
     if (req.action === "thumb") {
       const size = REVIEW_THUMB_SIZE;
-      const thumbs = req.ids.map((i) => ({ id: i, path: d.paths[i], thumb: pngDataUrl(resize(d.image(i), d.height, d.width, d.channels, size), size, size, d.channels as 1 | 3) }));
+      const thumbs = req.ids.map((i) => ({ id: i, path: d.paths[i], thumb: pngDataUrl(thumbnail(d.image(i), d.height, d.width, d.channels, size), size, size, d.channels as 1 | 3) }));
       return { ok: true, action: "thumb", requestId, mapId: session.id, thumbs };
     }
     const K = EMOTIONS.length;

@@ -140,8 +140,9 @@ export function forgetReview(id: string): boolean {
 
 // ---- building the grid ----------------------------------------------------------------------------
 
-/** Box-filtered resize of HWC uint8 pixels to size×size (up- or down-sampling). */
-function thumbnail(pixels: Uint8Array, height: number, width: number, channels: number, size: number): Uint8Array {
+/** Box-filtered resize of HWC uint8 pixels to size×size (up- or down-sampling); already size×size comes back as is. */
+export function thumbnail(pixels: Uint8Array, height: number, width: number, channels: number, size: number): Uint8Array {
+  if (height === size && width === size) return pixels;
   const out = new Uint8Array(size * size * channels);
   for (let y = 0; y < size; y++) {
     const y0 = Math.floor((y * height) / size);
