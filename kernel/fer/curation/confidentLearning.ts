@@ -32,7 +32,7 @@ import { EMOTIONS } from "../labels";
 import { progressBar } from "../progress";
 import { Rng } from "../rng";
 import { modelStrength, wrongShare, type ModelStrength } from "./calibration";
-import { DEFAULT_RANKING, rankLabelIssues, type RankMethod } from "./rank";
+import { checkShapes, DEFAULT_RANKING, rankLabelIssues, type RankMethod } from "./rank";
 import { argmax, predictProbabilities, type Augmenter, type TrainingData } from "../modelInput";
 import { train, type TrainOptions, type TrainResult } from "../train";
 
@@ -118,18 +118,6 @@ export interface LabelIssuesResult {
   strength: ModelStrength;
   /** Shown in a notebook: estimated wrong labels per class (chart) and the top suspects (text). */
   [DISPLAY]?: () => OutputItem[];
-}
-
-function checkShapes(probs: ArrayLike<number>, labels: ArrayLike<number>): { n: number; k: number } {
-  const n = labels.length;
-  if (n === 0) throw new RangeError("no examples");
-  const k = probs.length / n;
-  if (!Number.isInteger(k) || k < 2) throw new RangeError(`probs has ${probs.length} values for ${n} labels: expected n × K with K ≥ 2`);
-  for (let i = 0; i < n; i++) {
-    const l = labels[i];
-    if (!Number.isInteger(l) || l < 0 || l >= k) throw new RangeError(`label ${l} of example ${i} is not a class index 0..${k - 1}`);
-  }
-  return { n, k };
 }
 
 /** t_j = mean p_j over the examples labelled j (Infinity for a class with no examples: never confident). */

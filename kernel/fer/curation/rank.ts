@@ -74,7 +74,8 @@ export interface RankedExample {
   duplicateConflict?: boolean;
 }
 
-function shapes(probs: ArrayLike<number>, labels: ArrayLike<number>): { n: number; k: number } {
+/** Checks that `probs` is n × K (K ≥ 2) for the n `labels` and every label is a class index; returns n and K. */
+export function checkShapes(probs: ArrayLike<number>, labels: ArrayLike<number>): { n: number; k: number } {
   const n = labels.length;
   if (n === 0) throw new RangeError("no examples");
   const k = probs.length / n;
@@ -94,7 +95,7 @@ const EPS = 1e-12;
  * confidence-weighted entropy p_given / H(p).
  */
 export function labelQualityScores(probs: ArrayLike<number>, labels: ArrayLike<number>, method: "self_confidence" | "normalized_margin" | "confidence_weighted_entropy" = "self_confidence"): Float64Array {
-  const { n, k } = shapes(probs, labels);
+  const { n, k } = checkShapes(probs, labels);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const g = labels[i];
@@ -200,7 +201,7 @@ function fractionalRanks(values: ArrayLike<number>): Float64Array {
 
 /** Per-example suspicion (higher = label more likely wrong) under `options.method` (default the loss). */
 export function suspicionScores(probs: ArrayLike<number>, labels: ArrayLike<number>, options: RankOptions = {}): Float64Array {
-  const { n, k } = shapes(probs, labels);
+  const { n, k } = checkShapes(probs, labels);
   const method = options.method ?? DEFAULT_RANKING.method;
   if (!RANK_METHODS.includes(method)) throw new RangeError(`unknown ranking method "${method}" (one of ${RANK_METHODS.join(", ")})`);
   const needsNeighbours = method === "knn" || method === "loss+knn" || method === "rank_average";
