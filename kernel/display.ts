@@ -60,6 +60,14 @@ export function chartWithText(spec: object, text: string): OutputItem[] {
   ];
 }
 
+/** One output holding HTML with a text fallback. */
+export function htmlWithText(html: string, text: string): OutputItem[] {
+  return [
+    { mime: "text/html", data: html },
+    { mime: MIME.text, data: text },
+  ];
+}
+
 /** Output items for an arbitrary value, as shown for a cell's last expression or `display(x)`. */
 export function itemsForValue(value: unknown): OutputItem[] {
   if (isDisplayable(value)) return value[DISPLAY]();

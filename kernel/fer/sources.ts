@@ -9,7 +9,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { relative, resolve, sep } from "node:path";
-import { DISPLAY } from "../display";
+import { DISPLAY, htmlWithText } from "../display";
 import type { OutputItem } from "../../protocol";
 import { findDuplicates, type DuplicateOptions, type DuplicatePair, type DuplicateReport } from "./curation/duplicates";
 import { describeCuration, FaceDataset, loadFolderDataset, type LoadOptions, type LoadReport, type LoadStats } from "./dataset";
@@ -281,10 +281,7 @@ export class CrossSourceTable {
   }
 
   [DISPLAY](): OutputItem[] {
-    return [
-      { mime: "text/html", data: this.html() },
-      { mime: "text/plain", data: this.summary() },
-    ];
+    return htmlWithText(this.html(), this.summary());
   }
 
   toString(): string {

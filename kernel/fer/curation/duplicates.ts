@@ -19,7 +19,7 @@
  */
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
-import { DISPLAY } from "../../display";
+import { DISPLAY, htmlWithText } from "../../display";
 import type { OutputItem } from "../../../protocol";
 import type { Emotion } from "../labels";
 import { pngDataUrl } from "../pngSync";
@@ -385,10 +385,7 @@ export class DuplicateReport {
   }
 
   [DISPLAY](): OutputItem[] {
-    return [
-      { mime: "text/html", data: this.html() },
-      { mime: "text/plain", data: this.summary() },
-    ];
+    return htmlWithText(this.html(), this.summary());
   }
 
   toString(): string {
