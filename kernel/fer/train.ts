@@ -3,25 +3,33 @@
  * weight decay, label smoothing, class-balanced loss or sampling, early stopping on validation
  * macro-F1, a checkpoint every epoch with exact resume (weights, optimizer state, schedule
  * position, RNG), progress with ETA, and a clean stop at a batch boundary on interrupt.
+ *
+ * `train` owns the loop (order, batches, steps, validation, the run's state) and composes the rest
+ * from training/: the run's subscribers (training/run.ts; callbacks.ts: the user's events, the
+ * notebook's progress bar and live chart, best weights, early stopping; checkpoint.ts: resume and
+ * checkpoints), called at the run's start, after each batch and epoch, and at its end.
  */
 import * as tf from "@tensorflow/tfjs";
-import { promises as fs, existsSync } from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import { EMOTIONS } from "./labels";
-import { basicMetrics } from "./metrics";
-import { decodeTensors, encodeTensors, loadModel, saveModel, writeAtomic, type InputSpec, type ModelCard } from "./modelIO";
-import { currentSignal, formatDuration, info, liveChart, progressBar } from "./progress";
-import { trainingChartSpec } from "./trainingChart";
+import type { InputSpec } from "./modelIO";
+import { currentSignal } from "./progress";
 import { logitsModel } from "./resnet";
-import { Rng, type RngState } from "./rng";
+import { Rng } from "./rng";
 import { SGD_NESTEROV_KERNEL } from "./backends/wasmNative";
-import { argmaxRows, batchTensor, datasetNormalization, predictProbabilities, type Augmenter, type TrainingData } from "./modelInput";
+import { batchTensor, datasetNormalization, type Augmenter, type TrainingData } from "./modelInput";
+import { bestWeights, chartCallback, earlyStopping, eventCallback, progressCallback } from "./training/callbacks";
+import { checkpointCallback, openRun, type CheckpointCard } from "./training/checkpoint";
+import type { EpochRecord, StoppedBy, TrainEvent } from "./training/events";
+import { notify, type RunState, type TrainCallback, type TrainingRun } from "./training/run";
+import { validationMetrics } from "./training/validation";
 
 // What training needs of a data set, the augmenter, and how batches are built: modelInput.ts (the
 // one place pixels become model input; also used by evaluation, prediction, Grad-CAM and curation).
 export type { Augmenter, TrainingData } from "./modelInput";
 export { batchTensor, datasetNormalization, predictProbabilities } from "./modelInput";
+// What a run reports (per-epoch records, events): training/events.ts.
+export type { EpochRecord, TrainEvent } from "./training/events";
 
 export interface TrainOptions {
   epochs: number;
@@ -76,29 +84,12 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   progress: "auto",
 };
 
-export interface EpochRecord {
-  epoch: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  learningRate: number;
-  valLoss?: number;
-  valAccuracy?: number;
-  valMacroF1?: number;
-  seconds: number;
-}
-
-export type TrainEvent =
-  | { type: "start"; backend: string; epochs: number; stepsPerEpoch: number; startEpoch: number; trainSize: number; valSize: number }
-  | { type: "batch"; epoch: number; step: number; stepsPerEpoch: number; loss: number; accuracy: number; learningRate: number; imagesPerSecond: number; etaSeconds: number }
-  | { type: "epoch"; record: EpochRecord; best: boolean }
-  | { type: "end"; stoppedBy: TrainResult["stoppedBy"]; seconds: number };
-
 export interface TrainResult {
   history: EpochRecord[];
   /** Epoch (1-based) with the best validation macro-F1, if validation data was given. */
   bestEpoch?: number;
   best?: { valAccuracy: number; valMacroF1: number };
-  stoppedBy: "completed" | "interrupted" | "early-stopping" | "epoch-limit";
+  stoppedBy: StoppedBy;
   epochsDone: number;
   seconds: number;
   backend: string;
@@ -214,64 +205,6 @@ function epochOrder(labels: Int32Array, classes: number, balance: TrainOptions["
   });
 }
 
-// ---- checkpoints ---------------------------------------------------------------------------
-
-interface CheckpointState {
-  epochsDone: number;
-  step: number;
-  rng: RngState;
-  history: EpochRecord[];
-  bestEpoch?: number;
-  best?: { valAccuracy: number; valMacroF1: number };
-  sinceBest: number;
-  normalization: { mean: number; std: number };
-  options: Omit<TrainOptions, "signal" | "progress">;
-  dataFingerprint: string;
-  optimizerSpecs: tf.io.WeightsManifestEntry[];
-}
-
-/** The options that must match for a resume to continue the same run. */
-function runIdentity(o: Omit<TrainOptions, "signal" | "progress">): string {
-  const { stopAfterEpochs: _a, resume: _b, checkpointDir: _c, ...rest } = o;
-  return JSON.stringify(rest);
-}
-
-async function writeCheckpoint(dir: string, name: string, model: tf.LayersModel, optimizer: Optimizer, state: Omit<CheckpointState, "optimizerSpecs">, card: Omit<ModelCard, "weights" | "format" | "version" | "created">): Promise<void> {
-  const final = path.join(dir, name);
-  const tmp = `${final}.tmp`;
-  const old = `${final}.old`;
-  await fs.rm(tmp, { recursive: true, force: true });
-  await saveModel(model, tmp, card);
-  const optimizerState = optimizer.state();
-  const { specs, data } = await encodeTensors(optimizerState);
-  // state() returns the slot variables themselves plus fresh scalars (AdamW's step): free those.
-  for (const t of Object.values(optimizerState)) if (!(t instanceof tf.Variable)) t.dispose();
-  await writeAtomic(path.join(tmp, "optimizer.bin"), data);
-  await writeAtomic(path.join(tmp, "state.json"), JSON.stringify({ ...state, optimizerSpecs: specs }, null, 2));
-  // Swap folders so that a complete checkpoint exists at every moment (`last` or `last.old`).
-  await fs.rm(old, { recursive: true, force: true });
-  if (existsSync(final)) await fs.rename(final, old);
-  await fs.rename(tmp, final);
-  await fs.rm(old, { recursive: true, force: true });
-}
-
-async function readCheckpoint(dir: string, name: string): Promise<{ dir: string; state: CheckpointState } | undefined> {
-  for (const candidate of [path.join(dir, name), path.join(dir, `${name}.old`)]) {
-    const file = path.join(candidate, "state.json");
-    if (!existsSync(file)) continue;
-    try {
-      return { dir: candidate, state: JSON.parse(await fs.readFile(file, "utf8")) as CheckpointState };
-    } catch {
-      continue;
-    }
-  }
-  return undefined;
-}
-
-function copyWeights(from: tf.LayersModel, to: tf.LayersModel): void {
-  to.setWeights(from.getWeights());
-}
-
 // ---- the loop ------------------------------------------------------------------------------
 
 function lossFunction(logits: tf.Tensor, labels: tf.Tensor1D, classes: number, smoothing: number, classWeights: tf.Tensor1D | undefined): tf.Scalar {
@@ -333,9 +266,8 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
       ? tf.tensor1d(counts.map((c) => (c === 0 ? 0 : data.size / (classes * c))))
       : undefined;
   const { step, optimizer } = createTrainingStep(model, o, classWeights);
-  const bestModelWeights: { weights?: tf.Tensor[] } = {};
 
-  let state: Omit<CheckpointState, "optimizerSpecs"> = {
+  const fresh: RunState<typeof recordedOptions> = {
     epochsDone: 0,
     step: 0,
     rng: new Rng(o.seed).getState(),
@@ -345,68 +277,34 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
     options: recordedOptions,
     dataFingerprint: data.fingerprint(),
   };
-
-  if (o.checkpointDir) {
-    const saved = await readCheckpoint(o.checkpointDir, "last");
-    if (saved && !o.resume) {
-      throw new Error(`${o.checkpointDir} already holds a training run (epoch ${saved.state.epochsDone}). Pass resume: true to continue it, or choose a new checkpointDir; nothing was changed.`);
-    }
-    if (o.resume && saved) {
-      if (runIdentity(saved.state.options) !== runIdentity(recordedOptions)) {
-        throw new Error(`The options differ from the run saved in ${o.checkpointDir}; an exact resume needs the same options (only epochs-per-call and checkpointDir may change).`);
-      }
-      if (saved.state.dataFingerprint !== state.dataFingerprint) {
-        throw new Error(`The training data differs from the data of the run saved in ${o.checkpointDir} (fingerprint ${saved.state.dataFingerprint.slice(0, 12)}… vs ${state.dataFingerprint.slice(0, 12)}…).`);
-      }
-      const { model: savedModel } = await loadModel(saved.dir);
-      copyWeights(savedModel, model);
-      savedModel.dispose();
-      const optBytes = new Uint8Array(await fs.readFile(path.join(saved.dir, "optimizer.bin")));
-      const optState = decodeTensors(optBytes, saved.state.optimizerSpecs);
-      optimizer.setState(optState);
-      tf.dispose(Object.values(optState));
-      const { optimizerSpecs: _o, ...restored } = saved.state;
-      state = restored;
-      if (o.restoreBest && state.bestEpoch !== undefined) {
-        const best = await readCheckpoint(o.checkpointDir, "best");
-        if (best) {
-          const { model: bestModel } = await loadModel(best.dir);
-          bestModelWeights.weights = bestModel.getWeights().map((t) => t.clone());
-          bestModel.dispose();
-        }
-      }
-    }
-  }
+  // Resume (or refuse to overwrite a run by surprise): training/checkpoint.ts.
+  const { state, bestWeights: savedBest } = await openRun(o.checkpointDir, fresh, model, optimizer, o.restoreBest);
 
   const rng = new Rng(state.rng);
   const norm = state.normalization;
   const startEpoch = state.epochsDone;
   const lastEpoch = Math.min(o.epochs, o.stopAfterEpochs !== undefined ? startEpoch + o.stopAfterEpochs : o.epochs);
-  const emit = typeof o.progress === "function" ? o.progress : () => undefined;
-  const visible = o.progress === "auto";
   const started = Date.now();
-  const card = (): Omit<ModelCard, "weights" | "format" | "version" | "created"> => ({
+  const card = (): CheckpointCard => ({
     name: model.name,
     classes: [...EMOTIONS],
     input: { height: data.height, width: data.width, channels: data.channels as 1 | 3, ...norm } satisfies InputSpec,
     architecture: { name: model.name, parameters: model.countParams() },
   });
 
-  emit({ type: "start", backend, epochs: o.epochs, stepsPerEpoch, startEpoch, trainSize: data.size, valSize: validation?.size ?? 0 });
-  if (visible) {
-    info(
-      `Training on backend "${backend}" · ${data.size} images (${validation ? `${validation.size} validation` : "no validation"}) · ` +
-        `${o.epochs} epochs × ${stepsPerEpoch} steps of ${o.batchSize} · ${o.optimizer} lr ${o.learningRate} cosine` +
-        (startEpoch > 0 ? ` · resuming after epoch ${startEpoch}` : ""),
-    );
-  }
-  const bar = visible ? progressBar("Training", totalSteps, { doneAtStart: state.step }) : undefined;
-  const chart = visible
-    ? liveChart((values) => trainingChartSpec(values, o.epochs))
-    : undefined;
+  // The run's subscribers, in the order they hear of each event.
+  const callbacks: TrainCallback[] = [
+    bestWeights(o.restoreBest, savedBest),
+    ...(typeof o.progress === "function" ? [eventCallback(o.progress)] : []),
+    ...(o.progress === "auto" ? [progressCallback(), chartCallback()] : []),
+    ...(o.checkpointDir ? [checkpointCallback(o.checkpointDir, card)] : []),
+    earlyStopping(o.earlyStoppingPatience),
+  ];
+  const run: TrainingRun = { model, optimizer, options: recordedOptions, state, backend, trainSize: data.size, valSize: validation?.size ?? 0, stepsPerEpoch, totalSteps, startEpoch };
+  await notify(callbacks, "onStart", run);
 
   const signal = (): boolean => (o.signal ?? currentSignal())?.aborted === true;
-  let stoppedBy: TrainResult["stoppedBy"] = "completed";
+  let stoppedBy: StoppedBy = "completed";
   let imagesSeen = 0;
   const loopStart = Date.now();
 
@@ -438,18 +336,7 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
       seen += idx.length;
       const ips = imagesSeen / ((Date.now() - loopStart) / 1000);
       const eta = ((totalSteps - state.step) * o.batchSize) / ips;
-      emit({ type: "batch", epoch: epoch + 1, step: s + 1, stepsPerEpoch, loss, accuracy: batchCorrect / idx.length, learningRate: lr, imagesPerSecond: ips, etaSeconds: eta });
-      if (bar) {
-        bar.update(state.step, `epoch ${epoch + 1}/${o.epochs} · step ${s + 1}/${stepsPerEpoch} · loss ${(lossSum / seen).toFixed(4)} · acc ${(correct / seen).toFixed(3)} · lr ${lr.toPrecision(3)} · ${ips.toFixed(1)} img/s`);
-      }
-      if (chart && (s + 1) % Math.max(1, Math.floor(stepsPerEpoch / 20)) === 0) {
-        const at = epoch + (s + 1) / stepsPerEpoch;
-        chart.push([
-          { epoch: at, metric: "loss", series: "train (running)", value: lossSum / seen },
-          { epoch: at, metric: "accuracy", series: "train (running)", value: correct / seen },
-          { epoch: at, metric: "learning rate", series: "lr", value: lr },
-        ]);
-      }
+      await notify(callbacks, "onBatch", run, { epoch: epoch + 1, step: s + 1, loss, accuracy: batchCorrect / idx.length, learningRate: lr, imagesPerSecond: ips, etaSeconds: eta, runningLoss: lossSum / seen, runningAccuracy: correct / seen });
       // Let IPC (interrupt) and output through between batches.
       await new Promise((r) => setImmediate(r));
     }
@@ -463,21 +350,13 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
     };
     let best = false;
     if (validation && validation.size > 0) {
-      const probs = await predictProbabilities(model, validation, norm);
-      const predicted = argmaxRows(probs, classes);
-      const m = basicMetrics(validation.labels, predicted, classes);
-      let nll = 0;
-      for (let i = 0; i < validation.size; i++) nll -= Math.log(Math.max(probs[i * classes + validation.labels[i]], 1e-12));
-      record.valLoss = nll / validation.size;
-      record.valAccuracy = m.accuracy;
-      record.valMacroF1 = m.macroF1;
-      if (state.best === undefined || m.macroF1 > state.best.valMacroF1) {
+      const m = await validationMetrics(model, validation, norm, classes);
+      Object.assign(record, m);
+      if (state.best === undefined || m.valMacroF1 > state.best.valMacroF1) {
         best = true;
-        state.best = { valAccuracy: m.accuracy, valMacroF1: m.macroF1 };
+        state.best = { valAccuracy: m.valAccuracy, valMacroF1: m.valMacroF1 };
         state.bestEpoch = epoch + 1;
         state.sinceBest = 0;
-        tf.dispose(bestModelWeights.weights ?? []);
-        bestModelWeights.weights = model.getWeights().map((t) => t.clone());
       } else {
         state.sinceBest++;
       }
@@ -486,41 +365,17 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
     state.history.push(record);
     state.epochsDone = epoch + 1;
     state.rng = rng.getState();
-    emit({ type: "epoch", record, best });
-    if (visible) {
-      info(
-        `epoch ${epoch + 1}/${o.epochs}: train loss ${record.trainLoss.toFixed(4)} acc ${record.trainAccuracy.toFixed(4)}` +
-          (record.valAccuracy !== undefined ? ` · val loss ${record.valLoss!.toFixed(4)} acc ${record.valAccuracy.toFixed(4)} macro-F1 ${record.valMacroF1!.toFixed(4)}${best ? " (best)" : ""}` : "") +
-          ` · ${formatDuration(record.seconds)}`,
-      );
-    }
-    if (chart) {
-      const rows: object[] = [{ epoch: epoch + 1, metric: "loss", series: "train (epoch)", value: record.trainLoss }, { epoch: epoch + 1, metric: "accuracy", series: "train (epoch)", value: record.trainAccuracy }];
-      if (record.valAccuracy !== undefined) rows.push({ epoch: epoch + 1, metric: "loss", series: "validation", value: record.valLoss }, { epoch: epoch + 1, metric: "accuracy", series: "validation", value: record.valAccuracy }, { epoch: epoch + 1, metric: "accuracy", series: "validation macro-F1", value: record.valMacroF1 });
-      chart.push(rows, true);
-    }
-    if (o.checkpointDir) {
-      await writeCheckpoint(o.checkpointDir, "last", model, optimizer, state, card());
-      if (best) await writeCheckpoint(o.checkpointDir, "best", model, optimizer, state, card());
-    }
-    if (o.earlyStoppingPatience > 0 && state.sinceBest >= o.earlyStoppingPatience) {
-      stoppedBy = "early-stopping";
+    await notify(callbacks, "onEpoch", run, { record, best });
+    if (run.stop) {
+      stoppedBy = run.stop;
       break;
     }
   }
   if (stoppedBy === "completed" && state.epochsDone < o.epochs) stoppedBy = "epoch-limit";
-  if (o.restoreBest && bestModelWeights.weights && stoppedBy !== "epoch-limit") {
-    model.setWeights(bestModelWeights.weights);
-  }
-  tf.dispose(bestModelWeights.weights ?? []);
   classWeights?.dispose();
   tf.dispose(Object.values(optimizer.state()));
   const seconds = (Date.now() - started) / 1000;
-  emit({ type: "end", stoppedBy, seconds });
-  if (bar) {
-    const how = { completed: "done", interrupted: "interrupted (the model keeps the weights of the last finished batch)", "early-stopping": "stopped early", "epoch-limit": "paused (resume to continue)" }[stoppedBy];
-    bar.finish(`${how} after ${state.epochsDone} epoch(s)` + (state.bestEpoch ? ` · best epoch ${state.bestEpoch}: val acc ${state.best!.valAccuracy.toFixed(4)}, macro-F1 ${state.best!.valMacroF1.toFixed(4)}${o.restoreBest && stoppedBy !== "epoch-limit" ? " (weights restored)" : ""}` : ""));
-  }
+  await notify(callbacks, "onEnd", run, { stoppedBy, seconds });
   return {
     history: state.history,
     bestEpoch: state.bestEpoch,
