@@ -122,18 +122,17 @@ export function readErrorReason(e: unknown): string {
  */
 export async function decodeImage(input: Uint8Array | string, spec: ImageSpec): Promise<Uint8Array> {
   validateSpec(spec);
-  let bytes: Uint8Array;
-  const source = typeof input === "string" ? input : undefined;
-  if (typeof input === "string") {
-    try {
-      bytes = await readFile(input);
-    } catch (e) {
-      throw new ImageDecodeError(readErrorReason(e), source);
-    }
-  } else {
-    bytes = input;
+  return decodeBytes(await readImageBytes(input), spec, typeof input === "string" ? input : undefined);
+}
+
+/** The encoded bytes of an image given as a file path (read) or as bytes (as is); throws `ImageDecodeError` with the reason when the file cannot be read. */
+export async function readImageBytes(input: Uint8Array | string): Promise<Uint8Array> {
+  if (typeof input !== "string") return input;
+  try {
+    return await readFile(input);
+  } catch (e) {
+    throw new ImageDecodeError(readErrorReason(e), input);
   }
-  return decodeBytes(bytes, spec, source);
 }
 
 /** `decodeImage` for bytes already in memory (no spec validation; internal). */

@@ -3,9 +3,8 @@
  * photos come out upright), transparency flattened onto white as in training (images.ts), as
  * 8-bit sRGB HWC pixels.
  */
-import { readFile } from "node:fs/promises";
 import sharp from "sharp";
-import { ALPHA_BACKGROUND, ImageDecodeError, sniffFormat } from "../images";
+import { ALPHA_BACKGROUND, ImageDecodeError, readImageBytes, sniffFormat } from "../images";
 
 export interface Photo {
   /** Width and height after EXIF orientation. */
@@ -28,16 +27,8 @@ export const MAX_PHOTO_PIXELS = 100_000_000;
  */
 export async function readPhoto(input: string | Uint8Array | Photo): Promise<Photo> {
   if (typeof input === "object" && "rgb" in input) return input;
-  let bytes: Uint8Array;
   const source = typeof input === "string" ? input : undefined;
-  if (typeof input === "string") {
-    try {
-      bytes = await readFile(input);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      throw new ImageDecodeError(err.code === "ENOENT" ? "file not found" : err.code === "EISDIR" ? "is a directory" : err.code === "EACCES" ? "permission denied" : `unreadable (${err.message})`, source);
-    }
-  } else bytes = input;
+  const bytes = await readImageBytes(input);
   if (bytes.length === 0) throw new ImageDecodeError("empty file (0 bytes)", source);
   if (!sniffFormat(bytes)) throw new ImageDecodeError("not an image (unrecognised file contents; expected PNG, JPEG or WebP)", source);
   try {
