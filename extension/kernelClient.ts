@@ -4,7 +4,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { checkMessageShape } from "../protocol/messageShape";
+import { describeMalformedMessage } from "../protocol/messageShape";
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import {
@@ -216,16 +216,7 @@ export class KernelClient extends EventEmitter {
         const message = parseFromKernel(raw);
         if (!message) {
           // Described without walking it: a cell can send anything (process.send), deep, circular or a BigInt.
-          const shape = checkMessageShape(raw, { maxDepth: 8, maxBytes: 1 << 16 });
-          let text = shape ?? "";
-          if (shape === undefined) {
-            try {
-              text = JSON.stringify(raw)?.slice(0, 200) ?? String(raw);
-            } catch (e) {
-              text = `(${(e as Error)?.message ?? "unprintable"})`;
-            }
-          }
-          this.emit("log", `fernb: ignored a malformed message from the kernel: ${text}\n`);
+          this.emit("log", `fernb: ignored a malformed message from the kernel: ${describeMalformedMessage(raw)}\n`);
           return;
         }
         if (message.type === "ready") {

@@ -4,7 +4,7 @@
  * displays and results back as they happen.
  */
 import { createDisplay, DISPLAY_DECLARATIONS, DISPLAY_HANDLE, itemsForValue } from "./display";
-import { checkMessageShape, RENDERER_MESSAGE_LIMITS } from "../protocol/messageShape";
+import { checkMessageShape, describeMalformedMessage, RENDERER_MESSAGE_LIMITS } from "../protocol/messageShape";
 import { CellExecutor, InterruptedError } from "./executor";
 import { createKernelApi, KERNEL_DECLARATIONS } from "./kernelApi";
 import { controlFdFromEnv, startWatchdog } from "./watchdog";
@@ -148,16 +148,7 @@ process.on("message", (raw) => {
   const message = parseToKernel(raw);
   if (!message) {
     // Described without walking it: a message too deep, circular or holding a BigInt must not throw here.
-    const shape = checkMessageShape(raw, { maxDepth: 8, maxBytes: 1 << 16 });
-    let text = shape ?? "";
-    if (shape === undefined) {
-      try {
-        text = JSON.stringify(raw)?.slice(0, 200) ?? String(raw);
-      } catch (e) {
-        text = `(${(e as Error)?.message ?? "unprintable"})`;
-      }
-    }
-    process.stderr.write(`fernb kernel: ignored a malformed message: ${text}\n`);
+    process.stderr.write(`fernb kernel: ignored a malformed message: ${describeMalformedMessage(raw)}\n`);
     return;
   }
   switch (message.type) {

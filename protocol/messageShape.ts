@@ -64,3 +64,18 @@ export function checkMessageShape(value: unknown, limits: MessageShapeLimits = R
   }
   return undefined;
 }
+
+/**
+ * A short description of a malformed IPC message for a log line: what is wrong with its shape, or
+ * (when the shape is fine but the message is not one the protocol knows) its first 200 characters
+ * of JSON. Never walks the message recursively before bounding it, and never throws.
+ */
+export function describeMalformedMessage(raw: unknown): string {
+  const shape = checkMessageShape(raw, { maxDepth: 8, maxBytes: 1 << 16 });
+  if (shape !== undefined) return shape;
+  try {
+    return JSON.stringify(raw)?.slice(0, 200) ?? String(raw);
+  } catch (e) {
+    return `(${(e as Error)?.message ?? "unprintable"})`;
+  }
+}
