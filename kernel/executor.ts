@@ -10,6 +10,7 @@ import * as ts from "@tslab/typescript-for-tslab";
 import { createConverter, type Converter, type Diagnostic } from "tslab/dist/converter";
 import { createRequire } from "tslab/dist/executor";
 import { createLineMap } from "./lineMap";
+import { createMount } from "./typesMount";
 import { expandShorthandProperties } from "./shorthand";
 import { hasTopLevelAwait, instrumentCode } from "./instrument";
 import type { CellError } from "../protocol";
@@ -88,18 +89,8 @@ export interface ExecutorOptions {
  * (@tensorflow/tfjs, ...) resolve from the kernel's installation.
  */
 function mountTypes(mounts: Record<string, string>): void {
-  const entries = Object.entries(mounts).map(([name, dir]) => [`/node_modules/${name}`, dir.replace(/\\/g, "/")] as const);
-  if (entries.length === 0) return;
-  const map = (p: string): string => {
-    const norm = p.replace(/\\/g, "/");
-    for (const [marker, dir] of entries) {
-      const i = norm.indexOf(marker);
-      if (i < 0) continue;
-      const rest = norm.slice(i + marker.length);
-      if (rest === "" || rest.startsWith("/")) return dir + rest;
-    }
-    return p;
-  };
+  if (Object.keys(mounts).length === 0) return;
+  const map = createMount(mounts);
   const sys = ts.sys as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>;
   for (const method of ["fileExists", "readFile", "directoryExists", "getDirectories", "realpath"]) {
     const original = sys[method];

@@ -7,25 +7,12 @@
  * fernb's installation through their real path.
  */
 import * as ts from "@tslab/typescript-for-tslab";
+import { createMount } from "../../kernel/typesMount";
 
 export interface VirtualFiles {
   /** The root files, in order. */
   names(): string[];
   get(fileName: string): { text: string; version: number } | undefined;
-}
-
-export function createMount(mounts: Record<string, string>): (p: string) => string {
-  const entries = Object.entries(mounts).map(([name, dir]) => [`/node_modules/${name}`, dir.replace(/\\/g, "/")] as const);
-  return (p) => {
-    const norm = p.replace(/\\/g, "/");
-    for (const [marker, dir] of entries) {
-      const i = norm.indexOf(marker);
-      if (i < 0) continue;
-      const rest = norm.slice(i + marker.length);
-      if (rest === "" || rest.startsWith("/")) return dir + rest;
-    }
-    return p;
-  };
 }
 
 export function createHost(options: {
