@@ -287,15 +287,7 @@ export class CurationLedger {
   /** The label of `path` after this ledger's decisions that apply to it (same image, same original label, not undone). */
   private async currentLabel(path: string, originalLabel: Emotion, hash: string): Promise<Emotion> {
     const { entries } = await this.read();
-    const position = new Map(entries.map((e, i) => [e.id, i] as const));
-    const cancelled = new Set<string>();
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const e = entries[i];
-      if (e.action !== "undo") continue;
-      const target = position.get(e.undoes!);
-      if (target === undefined || target >= i) continue;
-      if (!cancelled.has(e.id)) cancelled.add(e.undoes!);
-    }
+    const cancelled = cancelledEntries(entries);
     let label = originalLabel;
     for (const e of entries) {
       if (e.action !== "relabel" || cancelled.has(e.id) || e.path !== path || e.hash !== hash || e.oldLabel !== originalLabel) continue;
@@ -512,6 +504,26 @@ export interface AppliedLedger {
 }
 
 /**
+ * Undo resolution, newest first: an undo that is not itself undone cancels its target. Returns the
+ * ids of the cancelled entries; `dangling` is told of each undo whose target is not an earlier entry.
+ */
+function cancelledEntries(entries: readonly LedgerEntry[], dangling?: (undo: LedgerEntry) => void): Set<string> {
+  const position = new Map(entries.map((e, i) => [e.id, i] as const));
+  const cancelled = new Set<string>();
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i];
+    if (e.action !== "undo") continue;
+    const target = position.get(e.undoes!);
+    if (target === undefined || target >= i) {
+      dangling?.(e);
+      continue;
+    }
+    if (!cancelled.has(e.id)) cancelled.add(e.undoes!);
+  }
+  return cancelled;
+}
+
+/**
  * The decisions that take effect, given the current hash of each path (`hashOf`, called lazily and
  * only for paths in the ledger) and each path's index in the dataset.
  */
@@ -530,19 +542,7 @@ async function replay(entries: LedgerEntry[], dataset: FaceDataset, ledgerFile: 
     excluded: [],
     states: [],
   };
-  // Undo resolution, newest first: an undo that is not itself undone cancels its target.
-  const position = new Map(entries.map((e, i) => [e.id, i] as const));
-  const cancelled = new Set<string>();
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i];
-    if (e.action !== "undo") continue;
-    const target = position.get(e.undoes!);
-    if (target === undefined || target >= i) {
-      report.danglingUndos.push({ id: e.id, undoes: e.undoes! });
-      continue;
-    }
-    if (!cancelled.has(e.id)) cancelled.add(e.undoes!);
-  }
+  const cancelled = cancelledEntries(entries, (e) => report.danglingUndos.push({ id: e.id, undoes: e.undoes! }));
   for (const e of entries) if (e.action !== "undo" && cancelled.has(e.id)) report.undone.push(e.id);
 
   const indexOfPath = new Map<string, number>();
