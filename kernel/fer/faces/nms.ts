@@ -18,24 +18,25 @@ export interface RawDetection {
   edgeMargin?: number;
 }
 
-/** Intersection over union of two boxes. */
-export function iou(a: Box, b: Box): number {
+/** The area two boxes share (0 when they do not overlap). */
+function intersection(a: Box, b: Box): number {
   const x1 = Math.max(a[0], b[0]);
   const y1 = Math.max(a[1], b[1]);
   const x2 = Math.min(a[0] + a[2], b[0] + b[2]);
   const y2 = Math.min(a[1] + a[3], b[1] + b[3]);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+  return Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+}
+
+/** Intersection over union of two boxes. */
+export function iou(a: Box, b: Box): number {
+  const inter = intersection(a, b);
   const union = a[2] * a[3] + b[2] * b[3] - inter;
   return union > 0 ? inter / union : 0;
 }
 
 /** Intersection over the smaller box's area (catches a small box inside a big one). */
 export function overlapOfSmaller(a: Box, b: Box): number {
-  const x1 = Math.max(a[0], b[0]);
-  const y1 = Math.max(a[1], b[1]);
-  const x2 = Math.min(a[0] + a[2], b[0] + b[2]);
-  const y2 = Math.min(a[1] + a[3], b[1] + b[3]);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+  const inter = intersection(a, b);
   const smaller = Math.min(a[2] * a[3], b[2] * b[3]);
   return smaller > 0 ? inter / smaller : 0;
 }
