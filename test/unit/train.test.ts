@@ -127,6 +127,28 @@ test("a checkpoint folder with a run is never overwritten by surprise; a changed
   assert.deepEqual(readFileSync(path.join(dir, "last", "weights.bin")), before);
 });
 
+test("a damaged checkpoint is reported with its file and never replaced by a fresh run", async () => {
+  const data = new SyntheticFaces(16, 12, 12);
+  const dir = tmp();
+  await train(createResNet18(tiny), data, undefined, { ...quiet, epochs: 2, stopAfterEpochs: 1, checkpointDir: dir });
+  const stateFile = path.join(dir, "last", "state.json");
+  writeFileSync(stateFile, '{"epochsDone": 1, "optim'); // torn mid-write
+  const weightsBefore = readFileSync(path.join(dir, "last", "weights.bin"));
+  for (const resume of [true, false]) {
+    await assert.rejects(
+      train(createResNet18(tiny), data, undefined, { ...quiet, epochs: 2, checkpointDir: dir, resume }),
+      (e: unknown) => {
+        assert.match((e as Error).message, /checkpoint .* is damaged and cannot be resumed/);
+        assert.ok((e as Error).message.includes(stateFile), (e as Error).message);
+        assert.match((e as Error).message, /nothing was changed/);
+        return true;
+      },
+    );
+  }
+  assert.equal(readFileSync(stateFile, "utf8"), '{"epochsDone": 1, "optim');
+  assert.deepEqual(readFileSync(path.join(dir, "last", "weights.bin")), weightsBefore);
+});
+
 test("training stops cleanly at a batch boundary when interrupted", async () => {
   const data = new SyntheticFaces(48, 12, 12);
   const controller = new AbortController();

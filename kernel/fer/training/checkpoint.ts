@@ -43,15 +43,26 @@ export async function writeCheckpoint<O extends RecordedOptions>(dir: string, na
   await fs.rm(old, { recursive: true, force: true });
 }
 
+/**
+ * The newest readable checkpoint `name` (or its `.old` copy, kept while a new one is written).
+ * Undefined when there is none; a checkpoint whose state.json exists but cannot be read is an
+ * error that names the file, so a damaged run is never silently replaced by a fresh one.
+ */
 export async function readCheckpoint<O extends RecordedOptions>(dir: string, name: string): Promise<{ dir: string; state: CheckpointState<O> } | undefined> {
+  const damaged: string[] = [];
   for (const candidate of [path.join(dir, name), path.join(dir, `${name}.old`)]) {
     const file = path.join(candidate, "state.json");
     if (!existsSync(file)) continue;
     try {
-      return { dir: candidate, state: JSON.parse(await fs.readFile(file, "utf8")) as CheckpointState<O> };
-    } catch {
-      continue;
+      const state = JSON.parse(await fs.readFile(file, "utf8")) as CheckpointState<O>;
+      if (!state || typeof state !== "object" || typeof state.epochsDone !== "number" || !Array.isArray(state.optimizerSpecs)) throw new Error("not a fernb checkpoint state (no epochsDone or optimizerSpecs)");
+      return { dir: candidate, state };
+    } catch (e) {
+      damaged.push(`${file}: ${String((e as Error)?.message ?? e).split("\n")[0]}`);
     }
+  }
+  if (damaged.length > 0) {
+    throw new Error(`The checkpoint in ${dir} is damaged and cannot be resumed (${damaged.join("; ")}). Choose a new checkpointDir, or move this one away; nothing was changed.`);
   }
   return undefined;
 }
@@ -85,8 +96,13 @@ export async function openRun<O extends RecordedOptions>(
   const { model: savedModel } = await loadModel(saved.dir);
   model.setWeights(savedModel.getWeights());
   savedModel.dispose();
-  const optBytes = new Uint8Array(await fs.readFile(path.join(saved.dir, "optimizer.bin")));
-  const optState = decodeTensors(optBytes, saved.state.optimizerSpecs);
+  const optFile = path.join(saved.dir, "optimizer.bin");
+  let optState: tf.NamedTensorMap;
+  try {
+    optState = decodeTensors(new Uint8Array(await fs.readFile(optFile)), saved.state.optimizerSpecs);
+  } catch (e) {
+    throw new Error(`The checkpoint's optimizer state ${optFile} cannot be read (${String((e as Error)?.message ?? e).split("\n")[0]}): choose a new checkpointDir, or move this one away; nothing was changed.`);
+  }
   optimizer.setState(optState);
   tf.dispose(Object.values(optState));
   const { optimizerSpecs: _o, ...state } = saved.state;
