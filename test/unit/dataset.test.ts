@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import sharp from "sharp";
 import { DISPLAY } from "../../kernel/display";
 import { clearDatasetMemoryCache, FaceDataset, loadFer2013Csv, loadFolderDataset } from "../../kernel/fer/dataset";
@@ -342,7 +342,7 @@ describe("loadFolderDataset", () => {
   });
 
   test("real FER2013 val folder (optional)", async (t) => {
-    const real = "/work/shared/data/fer2013/val";
+    const real = resolve(__dirname, "../../../shared/data/fer2013/val"); // ../shared beside the checkout
     if (!existsSync(real)) return t.skip("FER2013 not present");
     const ds = await loadFolderDataset(real, { cacheDir: join(tmp, "cache-real"), memoryCache: false });
     assert.equal(ds.size, 3589);
