@@ -10,14 +10,12 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import sharp from "sharp";
+import { openRendererPage } from "./rendererPage";
 import { checkReviewRequest } from "../../protocol";
 
-const CHROMIUM = process.env.FERNB_CHROMIUM || "/usr/bin/chromium";
 const FILE = "dist/renderers/embedding.js";
-const ORIGIN = "http://fernb.test";
 const CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"];
 const N = 30_000;
 const WIDTH = 860; // the output element's width (body width below)
@@ -112,7 +110,7 @@ async function at(sel: string, u: number, v: number): Promise<[number, number]> 
 
 let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 let thumb = "";
 
 const render = (p: unknown): Promise<string> => page.evaluate((t) => (window as any).fernbRender(t), JSON.stringify(p));
@@ -135,20 +133,9 @@ function pixel(sel: string, u: number, v: number): Promise<number[]> {
 }
 
 before(async () => {
-  if (!existsSync(FILE)) throw new Error(`${FILE} is missing: run \`npm run build\` first`);
   const png = await sharp(Buffer.alloc(48 * 48, 90), { raw: { width: 48, height: 48, channels: 1 } }).png().toBuffer();
   thumb = `data:image/png;base64,${png.toString("base64")}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
-  page = await browser.newPage({ viewport: { width: 900, height: 1400 } });
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  await page.route(`${ORIGIN}/**`, (route) => {
-    const path = new URL(route.request().url()).pathname;
-    if (path === "/") return route.fulfill({ contentType: "text/html", body: PAGE });
-    if (path === "/embedding.js") return route.fulfill({ contentType: "text/javascript", body: readFileSync(FILE) });
-    return route.fulfill({ status: 404, body: "not found" });
-  });
-  await page.goto(`${ORIGIN}/`);
-  await page.waitForFunction(() => (window as any).fernbReady === true, undefined, { timeout: 10_000 });
+  ({ browser, page, pageErrors } = await openRendererPage(PAGE, FILE, { width: 900, height: 1400 }));
 });
 
 after(async () => {

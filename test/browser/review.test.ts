@@ -7,13 +7,11 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import sharp from "sharp";
+import { openRendererPage } from "./rendererPage";
 
-const CHROMIUM = process.env.FERNB_CHROMIUM || "/usr/bin/chromium";
 const FILE = "dist/renderers/review.js";
-const ORIGIN = "http://fernb.test";
 const CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"];
 
 const PAGE = `<!doctype html>
@@ -44,7 +42,7 @@ const PAGE = `<!doctype html>
 
 let browser: Browser;
 let page: Page;
-const pageErrors: string[] = [];
+let pageErrors: string[] = [];
 let thumb = "";
 
 function payload() {
@@ -71,20 +69,9 @@ const tile = (sel: string, path: string) => page.locator(`${sel} .rv-tile[data-p
 const shownPaths = (sel: string) => page.$$eval(`${sel} .rv-tile`, (ts) => ts.map((t) => (t as HTMLElement).dataset.path));
 
 before(async () => {
-  if (!existsSync(FILE)) throw new Error(`${FILE} is missing: run \`npm run build\` first`);
   const png = await sharp(Buffer.alloc(48 * 48, 128), { raw: { width: 48, height: 48, channels: 1 } }).png().toBuffer();
   thumb = `data:image/png;base64,${png.toString("base64")}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
-  page = await browser.newPage({ viewport: { width: 900, height: 900 } });
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  await page.route(`${ORIGIN}/**`, (route) => {
-    const path = new URL(route.request().url()).pathname;
-    if (path === "/") return route.fulfill({ contentType: "text/html", body: PAGE });
-    if (path === "/review.js") return route.fulfill({ contentType: "text/javascript", body: readFileSync(FILE) });
-    return route.fulfill({ status: 404, body: "not found" });
-  });
-  await page.goto(`${ORIGIN}/`);
-  await page.waitForFunction(() => (window as any).fernbReady === true, undefined, { timeout: 10_000 });
+  ({ browser, page, pageErrors } = await openRendererPage(PAGE, FILE, { width: 900, height: 900 }));
 });
 
 after(async () => {
