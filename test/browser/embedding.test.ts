@@ -12,7 +12,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import sharp from "sharp";
-import { openRendererPage } from "./rendererPage";
+import { messagingRendererHtml, openRendererPage } from "./rendererPage";
 import { checkReviewRequest } from "../../protocol";
 
 const FILE = "dist/renderers/embedding.js";
@@ -22,35 +22,14 @@ const WIDTH = 860; // the output element's width (body width below)
 const HEIGHT = 440;
 const PAD = 12;
 
-const PAGE = `<!doctype html>
-<html style="--vscode-editor-background: #ffffff; --vscode-editor-foreground: #333333; --vscode-focusBorder: #005fb8;
+const PAGE = messagingRendererHtml({
+  script: "embedding.js",
+  mime: "application/vnd.fernb.embedding+json",
+  rootStyle: `--vscode-editor-background: #ffffff; --vscode-editor-foreground: #333333; --vscode-focusBorder: #005fb8;
   --vscode-charts-red: #e51400; --vscode-charts-purple: #652d90; --vscode-charts-orange: #d18616; --vscode-charts-yellow: #bf8803;
-  --vscode-charts-blue: #1a85ff; --vscode-charts-green: #388a34; --vscode-descriptionForeground: #717171"><head><meta charset="utf-8">
-<style>body { margin: 0; padding: 0 12px; width: ${WIDTH}px; }</style>
-<script>window.__name = (f) => f;</script>
-</head><body><script type="module">
-  import { activate } from "/embedding.js";
-  const listeners = [];
-  window.posted = [];
-  const ctx = { setState() {}, getState() { return undefined; }, getRenderer: async () => undefined, workspace: { isTrusted: true },
-    postMessage: (m) => window.posted.push(JSON.parse(JSON.stringify(m))),
-    onDidReceiveMessage: (l) => { listeners.push(l); return { dispose() {} }; } };
-  const renderer = await activate(ctx);
-  window.deliver = (m) => listeners.forEach((l) => l(m));
-  let n = 0;
-  window.fernbRender = async (text) => {
-    const el = document.createElement("div");
-    el.id = "out" + ++n;
-    document.body.append(el);
-    const item = { id: el.id, mime: "application/vnd.fernb.embedding+json", metadata: {}, text: () => text, json: () => JSON.parse(text),
-      data: () => new TextEncoder().encode(text), blob: () => new Blob([text]) };
-    const t = performance.now();
-    await renderer.renderOutputItem(item, el, new AbortController().signal);
-    window.renderMs = performance.now() - t;
-    return "#" + el.id;
-  };
-  window.fernbReady = true;
-</script></body></html>`;
+  --vscode-charts-blue: #1a85ff; --vscode-charts-green: #388a34; --vscode-descriptionForeground: #717171`,
+  bodyStyle: `margin: 0; padding: 0 12px; width: ${WIDTH}px;`,
+});
 
 // Points: 30,000 random ones in the upper right of the map, plus known ones far from them.
 // Map units: u, v in [0, 1] (v up).

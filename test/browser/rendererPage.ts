@@ -33,3 +33,39 @@ export async function openRendererPage(html: string, bundle: string, viewport: {
   await page.waitForFunction(() => (window as any).fernbReady === true, undefined, { timeout: 10_000 });
   return { browser, page, pageErrors };
 }
+
+/**
+ * A page that activates a messaging renderer with a fake RendererContext, as VS Code would:
+ * `window.posted` records what the renderer posts, `window.deliver(m)` hands it a reply,
+ * `window.fernbRender(text)` renders one output item of `mime` (returning its selector) and records
+ * how long that took in `window.renderMs`.
+ */
+export function messagingRendererHtml(o: { script: string; mime: string; rootStyle: string; bodyStyle: string }): string {
+  return `<!doctype html>
+<html style="${o.rootStyle}"><head><meta charset="utf-8">
+<style>body { ${o.bodyStyle} }</style>
+<script>window.__name = (f) => f;</script>
+</head><body><script type="module">
+  import { activate } from "/${o.script}";
+  const listeners = [];
+  window.posted = [];
+  const ctx = { setState() {}, getState() { return undefined; }, getRenderer: async () => undefined, workspace: { isTrusted: true },
+    postMessage: (m) => window.posted.push(JSON.parse(JSON.stringify(m))),
+    onDidReceiveMessage: (l) => { listeners.push(l); return { dispose() {} }; } };
+  const renderer = await activate(ctx);
+  window.deliver = (m) => listeners.forEach((l) => l(m));
+  let n = 0;
+  window.fernbRender = async (text) => {
+    const el = document.createElement("div");
+    el.id = "out" + ++n;
+    document.body.append(el);
+    const item = { id: el.id, mime: "${o.mime}", metadata: {}, text: () => text, json: () => JSON.parse(text),
+      data: () => new TextEncoder().encode(text), blob: () => new Blob([text]) };
+    const t = performance.now();
+    await renderer.renderOutputItem(item, el, new AbortController().signal);
+    window.renderMs = performance.now() - t;
+    return "#" + el.id;
+  };
+  window.fernbReady = true;
+</script></body></html>`;
+}

@@ -9,36 +9,17 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import sharp from "sharp";
-import { openRendererPage } from "./rendererPage";
+import { messagingRendererHtml, openRendererPage } from "./rendererPage";
 
 const FILE = "dist/renderers/review.js";
 const CLASSES = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"];
 
-const PAGE = `<!doctype html>
-<html style="--vscode-editor-background: #fff; --vscode-editor-foreground: #333; --vscode-focusBorder: #005fb8"><head><meta charset="utf-8">
-<style>body { margin: 12px; width: 860px; }</style>
-<script>window.__name = (f) => f;</script>
-</head><body><script type="module">
-  import { activate } from "/review.js";
-  const listeners = [];
-  window.posted = [];
-  const ctx = { setState() {}, getState() { return undefined; }, getRenderer: async () => undefined, workspace: { isTrusted: true },
-    postMessage: (m) => window.posted.push(JSON.parse(JSON.stringify(m))),
-    onDidReceiveMessage: (l) => { listeners.push(l); return { dispose() {} }; } };
-  const renderer = await activate(ctx);
-  window.deliver = (m) => listeners.forEach((l) => l(m));
-  let n = 0;
-  window.fernbRender = async (text) => {
-    const el = document.createElement("div");
-    el.id = "out" + ++n;
-    document.body.append(el);
-    const item = { id: el.id, mime: "application/vnd.fernb.review+json", metadata: {}, text: () => text, json: () => JSON.parse(text),
-      data: () => new TextEncoder().encode(text), blob: () => new Blob([text]) };
-    await renderer.renderOutputItem(item, el, new AbortController().signal);
-    return "#" + el.id;
-  };
-  window.fernbReady = true;
-</script></body></html>`;
+const PAGE = messagingRendererHtml({
+  script: "review.js",
+  mime: "application/vnd.fernb.review+json",
+  rootStyle: "--vscode-editor-background: #fff; --vscode-editor-foreground: #333; --vscode-focusBorder: #005fb8",
+  bodyStyle: "margin: 12px; width: 860px;",
+});
 
 let browser: Browser;
 let page: Page;
