@@ -12,10 +12,13 @@ import { Rng } from "./rng";
  * The first layers, which set the cost of every later layer (feature maps shrink by 4 in the
  * ImageNet stem, by 2 in "stride2", by 1 in "cifar").
  * - "imagenet": 7×7/2 conv + 3×3/2 max-pool (torchvision's; needed for ImageNet weight import)
+ * - "imagenet-nopool": the ImageNet stem's 7×7/2 conv without its max-pool (24×24 maps for a 48×48
+ *   face, 4× the ImageNet stem's compute; every weight of an "imagenet" model fits it, so such a
+ *   model can be warm-started at the higher resolution)
  * - "stride2":  3×3/2 conv, no pool
  * - "cifar":    3×3/1 conv, no pool (full resolution: 16× the ImageNet stem's compute)
  */
-export type Stem = "imagenet" | "stride2" | "cifar";
+export type Stem = "imagenet" | "imagenet-nopool" | "stride2" | "cifar";
 
 export interface ResNetConfig {
   height: number;
@@ -92,11 +95,11 @@ export function createResNet18(config: Partial<ResNetConfig> = {}): tf.LayersMod
 
   const input = tf.input({ shape: [c.height, c.width, c.channels], name: "image" });
   let x: tf.SymbolicTensor;
-  if (c.stem === "imagenet") {
+  if (c.stem === "imagenet" || c.stem === "imagenet-nopool") {
     x = conv(c.widths[0], 7, 2, "conv1").apply(input) as tf.SymbolicTensor;
     x = bn("bn1").apply(x) as tf.SymbolicTensor;
     x = relu("relu").apply(x) as tf.SymbolicTensor;
-    x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same", name: "maxpool" }).apply(x) as tf.SymbolicTensor;
+    if (c.stem === "imagenet") x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same", name: "maxpool" }).apply(x) as tf.SymbolicTensor;
   } else {
     x = conv(c.widths[0], 3, c.stem === "stride2" ? 2 : 1, "conv1").apply(input) as tf.SymbolicTensor;
     x = bn("bn1").apply(x) as tf.SymbolicTensor;
@@ -135,7 +138,7 @@ export function createResNet18(config: Partial<ResNetConfig> = {}): tf.LayersMod
     })
     .apply(x) as tf.SymbolicTensor;
   const probs = tf.layers.activation({ activation: "softmax", name: "probs" }).apply(logits) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: probs, name: `resnet18_${c.stem}` });
+  return tf.model({ inputs: input, outputs: probs, name: `resnet18_${c.stem.replace("-", "_")}` });
 }
 
 /** A model sharing `model`'s layers that outputs logits (for training losses and Grad-CAM). */

@@ -41,8 +41,8 @@ function squares(n: number): FaceDataset {
 }
 
 test("the default Grad-CAM layer of a new ResNet-18 on 48×48 faces is the deepest block output with at least a 6×6 grid, for every stem", () => {
-  const expected = { imagenet: "layer2_1_out", stride2: "layer3_1_out", cifar: "layer4_1_out" } as const;
-  for (const stem of ["imagenet", "stride2", "cifar"] as const) {
+  const expected = { imagenet: "layer2_1_out", "imagenet-nopool": "layer3_1_out", stride2: "layer3_1_out", cifar: "layer4_1_out" } as const;
+  for (const stem of ["imagenet", "imagenet-nopool", "stride2", "cifar"] as const) {
     const m = createResNet18({ stem, widths: [4, 4, 4, 4] });
     const pick = chooseCamLayer(m);
     assert.equal(pick.layer, expected[stem], stem);
@@ -53,6 +53,16 @@ test("the default Grad-CAM layer of a new ResNet-18 on 48×48 faces is the deepe
     assert.deepEqual(grids, [...grids].sort((a, b) => b - a), stem);
     m.dispose();
   }
+  // The ImageNet stem without its max-pool takes every weight of an ImageNet-stem model, at 2× its resolution.
+  const pooled = createResNet18({ widths: [4, 4, 4, 4] });
+  const unpooled = createResNet18({ stem: "imagenet-nopool", widths: [4, 4, 4, 4], seed: 7 });
+  assert.equal(unpooled.name, "resnet18_imagenet_nopool");
+  assert.deepEqual(unpooled.getWeights().map((w) => w.shape), pooled.getWeights().map((w) => w.shape));
+  unpooled.setWeights(pooled.getWeights());
+  assert.deepEqual(layerGrid(unpooled, "layer1_1_out"), [24, 24]);
+  assert.deepEqual(layerGrid(pooled, "layer1_1_out"), [12, 12]);
+  pooled.dispose();
+  unpooled.dispose();
   // Inputs too small for a 6×6 grid anywhere: the finest grid there is.
   const tiny = createResNet18({ height: 16, width: 16, widths: [4, 4, 4, 4] });
   assert.deepEqual(chooseCamLayer(tiny), { layer: "layer1_0_out", grid: [4, 4] });
