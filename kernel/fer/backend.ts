@@ -95,7 +95,8 @@ async function tryRung(choice: BackendChoice, forced: boolean): Promise<string> 
       const { threads, simd, native } = await initWasmBackend();
       rungThreads = threads;
       const blas = native?.library?.match(/^(OpenBLAS [\d.]+).*\((\w+) kernels\)$/);
-      const nativeKernels = native?.library ? ` + native kernels (${blas ? `${blas[1]}, ${blas[2]}` : native.library})` : "";
+      const dnnl = native?.convolutions ? `${native.convolutions}, ` : "";
+      const nativeKernels = native?.library ? ` + native kernels (${dnnl}${blas ? `${blas[1]}, ${blas[2]}` : native.library})` : "";
       rungNotice = native?.library ? undefined : fastPathMissing(native?.reason);
       return `WebAssembly (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})${nativeKernels}${rungNotice ? ` — ${rungNotice}` : ""}`;
     }

@@ -1,16 +1,19 @@
 /**
- * The native (OpenBLAS) convolution kernels of the wasm backend against the cpu backend:
+ * The native (oneDNN or OpenBLAS) convolution kernels of the wasm backend against the cpu backend:
  * Conv2D, FusedConv2D (bias, relu) and both gradients over random shapes, strides 1–2 and
  * same/valid/explicit padding; FusedBatchNorm, Relu, MaxPoolGrad (with ties), the one-pass SGD step
  * and the leading-axes Sum/Mean pass; the addon's argument checks.
- * The addon is built by `npm run build` (needs a C compiler and libopenblas-dev; .ci/run installs it).
- * Run: node --import tsx --test test/unit/native.test.ts
+ * The addon is built by `npm run build` (needs a C compiler and libopenblas-dev; .ci/run installs it;
+ * with libdnnl-dev too, the convolutions are oneDNN's, and which shapes it computes is checked).
+ * Run: node --import tsx --test test/unit/nativeKernels.test.ts
+ *   (FERNB_NATIVE_FILE=/tmp/x/fernb_native.node: against another build of the addon)
  */
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initWasmBackend, type WasmInitResult } from "../../kernel/fer/backends/wasm";
-import { loadNative, NATIVE_KERNEL_CONFIGS, SGD_NESTEROV_KERNEL } from "../../kernel/fer/backends/wasmNative";
+import { spawnSync } from "node:child_process";
+import { convDims, loadNative, NATIVE_KERNEL_CONFIGS, nativePath, SGD_NESTEROV_KERNEL } from "../../kernel/fer/backends/wasmNative";
 import { initBackend } from "../../kernel/fer/backend";
 import { assertClose, compareWithCpu, rand } from "../helpers/numeric";
 
@@ -38,7 +41,9 @@ describe("native kernels addon", () => {
 
   test("the backend description names the native kernels", async () => {
     const info = await initBackend("wasm");
-    assert.match(info.description, /WebAssembly \(SIMD, \d threads?\) \+ native kernels \(OpenBLAS [\d.]+, \w+\)/);
+    assert.match(info.description, /WebAssembly \(SIMD, \d threads?\) \+ native kernels \((oneDNN [\d.]+, )?OpenBLAS [\d.]+, \w+\)/);
+    const dnnl = loadNative().addon?.dnnl?.();
+    if (dnnl) assert.ok(info.description.includes(`native kernels (${dnnl}, OpenBLAS`), info.description);
   });
 
   test("refuses arrays shorter than the shapes say, instead of reading past them", () => {
@@ -120,6 +125,17 @@ describe("Conv2D, FusedConv2D and their gradients match the cpu backend", () => 
   cases.push({ x: [2, 9, 8, 3], w: [3, 3, 3, 4], s: [2, 1], pad: "same" });
   cases.push({ x: [2, 8, 9, 3], w: [3, 2, 3, 2], s: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] });
   cases.push({ x: [3, 6, 6, 16], w: [1, 1, 16, 8], s: 2, pad: "valid" }); // ResNet shortcut
+  // The ResNet-18 shapes, smaller, where oneDNN computes them (see "oneDNN convolutions" below):
+  // TensorFlow's "same" pads stride 2 on an even size asymmetrically (top/left 0, bottom/right 1 for
+  // 3×3; 2 and 3 for 7×7; none for 1×1, where the last row is never read).
+  cases.push({ x: [2, 12, 12, 1], w: [7, 7, 1, 16], s: 2, pad: "same" }); // 48×48 stem, 2/3 padding
+  cases.push({ x: [2, 12, 12, 16], w: [3, 3, 16, 32], s: 2, pad: "same" }); // 0/1 padding
+  cases.push({ x: [2, 12, 12, 16], w: [1, 1, 16, 32], s: 2, pad: "same" }); // shortcut, even size
+  cases.push({ x: [2, 3, 3, 32], w: [1, 1, 32, 64], s: 2, pad: "same" }); // shortcut, odd size
+  cases.push({ x: [2, 3, 3, 32], w: [3, 3, 32, 64], s: 2, pad: "same" }); // 1/1 padding, 2×2 out
+  cases.push({ x: [2, 6, 6, 64], w: [3, 3, 64, 64], s: 1, pad: "same" });
+  cases.push({ x: [2, 2, 2, 64], w: [3, 3, 64, 64], s: 1, pad: "same" });
+  cases.push({ x: [2, 9, 8, 16], w: [3, 3, 16, 16], s: 2, pad: "valid" }); // the last row and column never read
   for (const c of cases) {
     test(`x ${c.x} filter ${c.w} stride ${c.s} pad ${JSON.stringify(c.pad)}`, async () => {
       const xv = rand(size(c.x), 11), wv = rand(size(c.w), 13), bv = rand(c.w[3], 19);
@@ -135,6 +151,53 @@ describe("Conv2D, FusedConv2D and their gradients match the cpu backend", () => 
       });
     });
   }
+});
+
+describe("oneDNN convolutions (an addon built with libdnnl-dev)", () => {
+  const dnnl = () => loadNative().addon?.dnnl?.() ?? undefined;
+  const why = "the addon was built without oneDNN (no libdnnl-dev): its convolutions are im2col + OpenBLAS";
+
+  test("TensorFlow's same padding for stride 2 is asymmetric, as the addon's dims say", () => {
+    const pad = (size: number, k: number, s: number) => tf.backend_util.computeConv2DInfo([1, size, size, 1], [k, k, 1, 1], s, 1, "same").padInfo;
+    assert.deepEqual(pad(48, 7, 2), { top: 2, bottom: 3, left: 2, right: 3, type: "SAME" });
+    assert.deepEqual(pad(12, 3, 2), { top: 0, bottom: 1, left: 0, right: 1, type: "SAME" });
+    assert.deepEqual(pad(3, 3, 2), { top: 1, bottom: 1, left: 1, right: 1, type: "SAME" });
+    assert.deepEqual(pad(12, 1, 2), { top: 0, bottom: 0, left: 0, right: 0, type: "SAME" });
+  });
+
+  test("compute every convolution of ResNet-18 on 48×48 faces (both stems) and its gradients", (t) => {
+    if (!dnnl()) return t.skip(why);
+    const { addon } = loadNative();
+    // [input size, in channels, kernel, stride, out channels] at batch 2: the imagenet stem's
+    // layers (12×12 … 2×2) and the no-pool stem's (24×24 … 3×3).
+    const convs: [number, number, number, number, number][] = [[48, 1, 7, 2, 64]];
+    for (const l1 of [12, 24]) {
+      let size = l1, c = 64;
+      convs.push([size, 64, 3, 1, 64]);
+      for (const width of [128, 256, 512]) {
+        convs.push([size, c, 3, 2, width], [size, c, 1, 2, width]);
+        size = Math.ceil(size / 2);
+        c = width;
+        convs.push([size, c, 3, 1, c]);
+      }
+    }
+    for (const [size, c, k, s, co] of convs) {
+      const info = tf.backend_util.computeConv2DInfo([2, size, size, c], [k, k, c, co], s, 1, "same");
+      for (const which of [0, 1, 2]) {
+        assert.match(addon!.convImpl!(which, convDims(info)), /^oneDNN (brg|jit|gemm)/, `conv ${which} of ${size}×${size}×${c} ${k}×${k}/${s} → ${co}`);
+      }
+    }
+  });
+
+  test("FERNB_DNNL=0 when the addon loads keeps the im2col + OpenBLAS convolutions", (t) => {
+    if (!dnnl()) return t.skip(why);
+    const script = `
+      const a = require(${JSON.stringify(nativePath())});
+      console.log(JSON.stringify({ dnnl: a.dnnl(), impl: a.convImpl(0, Int32Array.from([1, 4, 4, 2, 3, 3, 1, 1, 1, 1, 4, 4, 3])) }));`;
+    const run = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: { ...process.env, FERNB_DNNL: "0" } });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { dnnl: null, impl: "im2col+OpenBLAS" });
+  });
 });
 
 describe("MaxPoolGrad matches the cpu backend (first maximum of each window, with ties)", () => {

@@ -1,6 +1,7 @@
 /**
  * Native kernels for the wasm backend: Conv2D, FusedConv2D, Conv2DBackpropInput and
- * Conv2DBackpropFilter computed by OpenBLAS (im2col + one SGEMM each) in a small Node-API addon,
+ * Conv2DBackpropFilter computed by oneDNN's direct NHWC convolutions where the addon was built with
+ * libdnnl-dev (./native/dnnlconv.h), else by OpenBLAS (im2col + one SGEMM each), in a small Node-API addon,
  * ./native/kernels.c, on the tensors where they already are (the wasm heap: no copies); the same
  * addon runs FusedBatchNorm, Relu, MaxPoolGrad, a one-pass SGD step, and the leading-axes pass of fernb's Sum/Mean kernels
  * (./wasmSum.ts) once registered.
@@ -34,12 +35,17 @@ interface NativeAddon {
   setThreads(n: number): void;
   threads(): number;
   config(): string;
+  /** "oneDNN 2.6.3" when the convolutions are oneDNN's (built with libdnnl-dev), else null. */
+  dnnl?(): string | null;
+  /** What computes convolution `which` (0 forward, 1 input gradient, 2 filter gradient) of that shape. */
+  convImpl?(which: number, dims: Int32Array): string;
 }
 
 export const NATIVE_FILE = "fernb_native.node";
 
-/** Where `npm run build` puts the addon: <package root>/dist/native/. */
+/** Where `npm run build` puts the addon: <package root>/dist/native/ (FERNB_NATIVE_FILE: another build, for experiments). */
 export function nativePath(): string | undefined {
+  if (process.env.FERNB_NATIVE_FILE) return existsSync(process.env.FERNB_NATIVE_FILE) ? path.resolve(process.env.FERNB_NATIVE_FILE) : undefined;
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     const candidate = path.join(dir, "dist", "native", NATIVE_FILE);
     if (existsSync(candidate)) return candidate;
@@ -66,12 +72,24 @@ export function loadNative(): { addon?: NativeAddon; reason?: string } {
   if (!file) return { reason: (unavailable = `not built (no dist/native/${NATIVE_FILE}: npm run build needs a C compiler and libopenblas-dev)`) };
   try {
     chooseOpenBlasCore();
+    quietOpenMp();
     addon = require(file) as NativeAddon;
     return { addon };
   } catch (e) {
     unavailable = `${file} did not load: ${String((e as Error).message).split("\n")[0]}`;
     return { reason: unavailable };
   }
+}
+
+/**
+ * oneDNN's threads are OpenMP's (libgomp), which by default spin for a while after each parallel
+ * region: between two convolutions they took the cores the wasm backend's threads needed. On this
+ * 2-core machine, with another training run on both cores, `npm run bench` trained 82.9 img/s with
+ * OMP_WAIT_POLICY=PASSIVE, 39.8 with it unset (im2col + OpenBLAS: 71.5). libgomp reads it when it
+ * loads, with the addon, so it is set before; unless the user set it.
+ */
+function quietOpenMp(): void {
+  process.env.OMP_WAIT_POLICY ??= "PASSIVE";
 }
 
 /**
@@ -93,7 +111,7 @@ function chooseOpenBlasCore(): void {
 }
 
 /** [N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, CO] for the addon. */
-function dims(info: tf.backend_util.Conv2DInfo): Int32Array {
+export function convDims(info: tf.backend_util.Conv2DInfo): Int32Array {
   return Int32Array.from([
     info.batchSize, info.inHeight, info.inWidth, info.inChannels,
     info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
@@ -126,7 +144,7 @@ function nativeForward(backend: Backend, x: Info, filter: Info, attrs: ConvAttrs
   const info = convInfo(x, filter, attrs);
   if (!addon || !info || !covered(info, x, filter)) return undefined;
   const out = backend.makeOutput(info.outShape, "float32");
-  addon.conv2d(heapF32(backend, x), heapF32(backend, filter), heapF32(backend, out), dims(info));
+  addon.conv2d(heapF32(backend, x), heapF32(backend, filter), heapF32(backend, out), convDims(info));
   return out;
 }
 
@@ -167,7 +185,7 @@ function backpropInput(args: KernelArgs): Info {
   );
   if (!addon || !info || !covered(info, dy, filter) || attrs.inputShape.some((d) => d <= 0)) return conv2dBackpropInput(args);
   const dx = args.backend.makeOutput(attrs.inputShape, "float32");
-  addon.conv2dBackpropInput(heapF32(args.backend, dy), heapF32(args.backend, filter), heapF32(args.backend, dx), dims(info));
+  addon.conv2dBackpropInput(heapF32(args.backend, dy), heapF32(args.backend, filter), heapF32(args.backend, dx), convDims(info));
   return dx;
 }
 
@@ -179,7 +197,7 @@ function backpropFilter(args: KernelArgs): Info {
   );
   if (!addon || !info || !covered(info, x, dy)) return conv2dBackpropFilter(args);
   const dw = args.backend.makeOutput(attrs.filterShape, "float32");
-  addon.conv2dBackpropFilter(heapF32(args.backend, x), heapF32(args.backend, dy), heapF32(args.backend, dw), dims(info));
+  addon.conv2dBackpropFilter(heapF32(args.backend, x), heapF32(args.backend, dy), heapF32(args.backend, dw), convDims(info));
   return dw;
 }
 
@@ -258,6 +276,8 @@ export const NATIVE_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
 export interface NativeKernelStatus {
   /** e.g. "OpenBLAS 0.3.21 … (Haswell kernels)", when the native kernels are registered. */
   library?: string;
+  /** e.g. "oneDNN 2.6.3" when the convolutions are oneDNN's (the addon was built with libdnnl-dev). */
+  convolutions?: string;
   /** Why they are not, otherwise. */
   reason?: string;
 }
@@ -278,5 +298,5 @@ export function registerNativeKernels(threads: number): NativeKernelStatus {
     tf.registerKernel(cfg);
   }
   registered = true;
-  return { library: a.config() };
+  return { library: a.config(), convolutions: a.dnnl?.() ?? undefined };
 }

@@ -2,23 +2,31 @@
 // system C compiler against Node's own headers and OpenBLAS (Debian: libopenblas-dev). No network,
 // no node-gyp. It is optional: when something is missing, it says what and exits 0, and fernb's
 // wasm kernels compute the convolutions instead (see ../wasmNative.ts).
-// Usage: node kernel/fer/backends/native/build.mjs [--strict] [--static-blas] [--out=FILE]
+// With oneDNN's headers too (Debian: libdnnl-dev, found as oneapi/dnnl/dnnl.h), the convolutions
+// are oneDNN's (./dnnlconv.h, linked -ldnnl: 1.35–1.4× faster than im2col + SGEMM); without them
+// the addon is the OpenBLAS one alone.
+// Usage: node kernel/fer/backends/native/build.mjs [--strict] [--static-blas] [--no-dnnl] [--out=FILE]
 //   --strict: exit 1 if it cannot build. --static-blas: link OpenBLAS's static library (libopenblas.a)
 //   into the addon, so it loads where OpenBLAS is not installed (the packaged .vsix; see
-//   scripts/package.mjs). --out: where to write it (default dist/native/fernb_native.node).
+//   scripts/package.mjs); it implies --no-dnnl, as Debian ships no static oneDNN (libdnnl.a).
+//   --no-dnnl: leave oneDNN out. --out: where to write it (default dist/native/fernb_native.node).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../../../..");
 const source = path.join(here, "kernels.c");
+const dnnlSource = path.join(here, "dnnlconv.h");
 const outDir = path.join(root, "dist", "native");
 const outArg = process.argv.find((a) => a.startsWith("--out="));
 const out = outArg ? path.resolve(outArg.slice("--out=".length)) : path.join(outDir, "fernb_native.node");
 const strict = process.argv.includes("--strict");
 const staticBlas = process.argv.includes("--static-blas");
+// oneDNN: its headers where the compiler looks by default; never into the static (packaged) build.
+const dnnlInclude = staticBlas || process.argv.includes("--no-dnnl") || process.env.FERNB_DNNL === "0" ? undefined
+  : ["/usr/include", "/usr/local/include"].find((d) => existsSync(path.join(d, "oneapi", "dnnl", "dnnl.h")));
 
 function skip(why) {
   console.log(`native kernels not built: ${why}. Training uses the wasm kernels (about 3× slower).` +
@@ -28,7 +36,10 @@ function skip(why) {
 
 if (process.env.FERNB_NATIVE === "0") skip("FERNB_NATIVE=0");
 if (process.platform !== "linux") skip(`only set up for Linux, not ${process.platform}`);
-if (!staticBlas && existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs && statSync(out).mtimeMs >= statSync(fileURLToPath(import.meta.url)).mtimeMs) process.exit(0);
+// Up to date: newer than its sources and this script, and with oneDNN exactly when it is installed.
+const newer = (f) => statSync(out).mtimeMs >= statSync(f).mtimeMs;
+if (!staticBlas && existsSync(out) && [source, dnnlSource, fileURLToPath(import.meta.url)].every(newer) &&
+    readFileSync(out).includes("dnnl_primitive_execute") === Boolean(dnnlInclude)) process.exit(0);
 
 const nodeInclude = [path.resolve(process.execPath, "../../include/node"), "/usr/include/node"].find((d) => existsSync(path.join(d, "node_api.h")));
 if (!nodeInclude) skip("Node's headers (node_api.h) were not found next to the node binary");
@@ -44,18 +55,21 @@ if (staticBlas && !blasArchive) skip(`OpenBLAS's static library (libopenblas.a) 
 // Static: only the OpenBLAS objects the kernels use, its symbols kept private to the addon
 // (--exclude-libs), debug symbols stripped (-s).
 const blasLink = staticBlas ? ["-Wl,--gc-sections", "-Wl,--exclude-libs,ALL", "-s", blasArchive, "-lpthread"] : ["-lopenblas"];
+// Debian's oneDNN runs on OpenMP (libgomp): -fopenmp for omp_set_num_threads.
+const dnnlFlags = dnnlInclude ? ["-DFERNB_DNNL", "-fopenmp"] : [];
+const dnnlLink = dnnlInclude ? ["-ldnnl"] : [];
 
 mkdirSync(path.dirname(out), { recursive: true });
 const tmp = `${out}.${process.pid}.tmp`;
 try {
   execFileSync(cc, [
     "-O3", "-fPIC", "-shared", "-Wall", "-Wextra",
-    `-I${nodeInclude}`, `-I${blasInclude}`, "-DNODE_GYP_MODULE_NAME=fernb_native",
-    source, "-o", tmp, ...blasLink, "-lm",
+    `-I${nodeInclude}`, `-I${blasInclude}`, "-DNODE_GYP_MODULE_NAME=fernb_native", ...dnnlFlags,
+    source, "-o", tmp, ...dnnlLink, ...blasLink, "-lm",
   ], { stdio: ["ignore", "pipe", "pipe"] });
 } catch (e) {
   const detail = String(e.stderr ?? e.message).trim().split("\n").slice(-3).join(" / ");
   skip(`${cc} failed (${detail})`);
 }
 renameSync(tmp, out);
-console.log(`native kernels: built ${path.relative(root, out)} (OpenBLAS${staticBlas ? `, linked statically from ${blasArchive}` : ""})`);
+console.log(`native kernels: built ${path.relative(root, out)} (${dnnlInclude ? "oneDNN convolutions, " : ""}OpenBLAS${staticBlas ? `, linked statically from ${blasArchive}` : ""})`);

@@ -21,6 +21,16 @@
  *
  * im2col/col2im run on the calling thread; OpenBLAS's SGEMM uses setThreads(n) threads. (An OpenMP
  * im2col was slower: libgomp's spinning workers took the cores OpenBLAS's threads needed.)
+ *
+ * Built with oneDNN (build.mjs defines FERNB_DNNL when it finds dnnl.h, Debian: libdnnl-dev), the
+ * three convolutions are oneDNN's direct NHWC ones instead (./dnnlconv.h: 1.35–1.4× less time than
+ * im2col + SGEMM over a ResNet-18 training step's convolutions, bench/dnnl_conv_bench.c), with
+ * setThreads(n) OpenMP threads; a case oneDNN has no primitive for, or FERNB_DNNL=0 in the
+ * environment when the addon loads, takes the im2col path.
+ *   dnnl()                             "oneDNN 2.6.3" when the convolutions are oneDNN's, else null
+ *   convImpl(which, dims)              what computes convolution `which` (0 forward, 1 input
+ *                                      gradient, 2 filter gradient) of that shape, e.g.
+ *                                      "oneDNN brgconv:avx512_core", or "im2col+OpenBLAS"
  */
 #include <node_api.h>
 #include <cblas.h>
@@ -38,6 +48,12 @@ extern char *openblas_get_corename(void);
 typedef struct {
   int64_t n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow, co;
 } Dims;
+
+#ifdef FERNB_DNNL
+#include "dnnlconv.h"
+/* 0 when FERNB_DNNL=0 was in the environment when the addon loaded. */
+static int dnnlOn = 1;
+#endif
 
 static float *scratch = NULL;
 static size_t scratchLen = 0;
@@ -179,6 +195,9 @@ static napi_value convolution(napi_env env, napi_callback_info info, int which) 
     snprintf(message, sizeof message, "%s: bad arguments or lengths", CONV_NAMES[which]);
     return throwError(env, message);
   }
+#ifdef FERNB_DNNL
+  if (dnnlOn && dnnlConv(which, a, b, out, &d)) return NULL;
+#endif
   const int m = (int)(d.n * d.oh * d.ow), k = (int)(d.kh * d.kw * d.c), co = (int)d.co;
   const float *col = which == 1 ? NULL : columns(a, &d);
   float *dcol = which == 1 ? (isPointwise(&d) ? out : scratchFloats((size_t)m * k)) : NULL;
@@ -358,6 +377,9 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1)
     return throwError(env, "setThreads(n): n must be a positive integer");
   openblas_set_num_threads(n);
+#ifdef FERNB_DNNL
+  dnnlSetThreads(n);
+#endif
   return NULL;
 }
 
@@ -377,7 +399,50 @@ static napi_value Config(napi_env env, napi_callback_info info) {
   return v;
 }
 
+static napi_value Dnnl(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+#ifdef FERNB_DNNL
+  if (dnnlOn) {
+    const dnnl_version_t *version = dnnl_version();
+    char text[64];
+    snprintf(text, sizeof text, "oneDNN %d.%d.%d", version->major, version->minor, version->patch);
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+    return v;
+  }
+#endif
+  napi_get_null(env, &v);
+  return v;
+}
+
+static napi_value ConvImpl(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], v;
+  int32_t which = -1;
+  Dims d;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 || napi_get_value_int32(env, argv[0], &which) != napi_ok ||
+      which < 0 || which > 2 || !dimsArg(env, argv[1], &d))
+    return throwError(env, "convImpl(which, dims): bad arguments");
+  const char *impl = "im2col+OpenBLAS";
+  char text[96];
+#ifdef FERNB_DNNL
+  DnnlEntry *e = dnnlOn ? dnnlFind(which, &d) : NULL;
+  if (e) {
+    snprintf(text, sizeof text, "oneDNN %s", e->impl);
+    impl = text;
+  }
+#else
+  (void)text;
+#endif
+  napi_create_string_utf8(env, impl, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
+#ifdef FERNB_DNNL
+  const char *off = getenv("FERNB_DNNL");
+  dnnlOn = !(off && strcmp(off, "0") == 0);
+#endif
   napi_property_descriptor props[] = {
     {"conv2d", NULL, Conv2d, NULL, NULL, NULL, napi_default, NULL},
     {"conv2dBackpropInput", NULL, Conv2dBackpropInput, NULL, NULL, NULL, napi_default, NULL},
@@ -390,6 +455,8 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
     {"threads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
     {"config", NULL, Config, NULL, NULL, NULL, napi_default, NULL},
+    {"dnnl", NULL, Dnnl, NULL, NULL, NULL, napi_default, NULL},
+    {"convImpl", NULL, ConvImpl, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
