@@ -18,7 +18,7 @@
  * child process) is added as "faces_photos_per_s"; BENCH_FACES=0 leaves it out.
  *
  * Env: FERNB_BACKEND forces a backend; BENCH_STEPS (default 6) timed steps per measurement;
- * BENCH_STEM overrides the stem (imagenet | stride2 | cifar); BENCH_ROUNDS (default 2) alternates
+ * BENCH_STEM overrides the stem (imagenet | imagenet-nopool | stride2 | cifar); BENCH_ROUNDS (default 2) alternates
  * fernb and PyTorch that many times and keeps each one's best round (the machine is shared and noisy).
  * BENCH_TORCH=0 leaves PyTorch out (no torch_* fields nor ratios; bench/gpu.sh on a machine without it).
  */

@@ -36,8 +36,12 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     def __init__(self, channels, stem, classes=7):
         super().__init__()
+        if stem not in ("imagenet", "imagenet-nopool", "stride2", "cifar"):
+            raise SystemExit(f"unknown stem {stem!r}")
         if stem == "imagenet":
             self.stem = nn.Sequential(nn.Conv2d(channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        elif stem == "imagenet-nopool":
+            self.stem = nn.Sequential(nn.Conv2d(channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU())
         else:
             self.stem = nn.Sequential(nn.Conv2d(channels, 64, 3, 2 if stem == "stride2" else 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU())
         layers, cin = [], 64
