@@ -1,7 +1,7 @@
 /*
  * Microbenchmark: the ResNet-18 convolutions of a training step at batch 64 (48×48 grayscale input,
  * "imagenet" stem: layer1 maps 12×12; "imagenet-nopool": 24×24), forward, input gradient and filter
- * gradient, by today's im2col + OpenBLAS SGEMM (a copy of kernels.c's path) against oneDNN
+ * gradient, by today's im2col + OpenBLAS SGEMM (kernels.c's path, ./im2col.h) against oneDNN
  * (kernel/fer/backends/native/dnnlconv.h) with the filter layout of oneDNN's choice ("any", reordered
  * from/to HWIO around each call) and with HWIO imposed. Interleaved A, B, C per shape and
  * repetition; best of REPS. Checks that the results agree (max abs difference / max abs value).
@@ -21,69 +21,29 @@
 
 extern void openblas_set_num_threads(int);
 
-typedef struct {
-  int64_t n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow, co;
-} Dims;
-
+/* Today's path, kernels.c's own: im2colConv (kernel/fer/backends/native/im2col.h). */
+#include "im2col.h"
 #include "dnnlconv.h"
 
-/* ---- today's path, as in kernel/fer/backends/native/kernels.c ---- */
-static int isPointwise(const Dims *d) {
-  return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 && d->oh == d->h && d->ow == d->w;
-}
-static void im2col(const float *x, float *col, const Dims *d) {
-  const int64_t k = d->kh * d->kw * d->c, rows = d->n * d->oh * d->ow;
-  for (int64_t r = 0; r < rows; r++) {
-    const int64_t b = r / (d->oh * d->ow), y = (r / d->ow) % d->oh, xo = r % d->ow;
-    float *dst = col + r * k;
-    for (int64_t i = 0; i < d->kh; i++) {
-      const int64_t iy = y * d->sh + i - d->pt;
-      for (int64_t j = 0; j < d->kw; j++) {
-        const int64_t ix = xo * d->sw + j - d->pl;
-        float *cell = dst + (i * d->kw + j) * d->c;
-        if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) memset(cell, 0, d->c * sizeof(float));
-        else memcpy(cell, x + ((b * d->h + iy) * d->w + ix) * d->c, d->c * sizeof(float));
-      }
-    }
-  }
-}
-static void col2im(const float *col, float *dx, const Dims *d) {
-  const int64_t k = d->kh * d->kw * d->c;
-  memset(dx, 0, d->n * d->h * d->w * d->c * sizeof(float));
-  for (int64_t b = 0; b < d->n; b++)
-    for (int64_t y = 0; y < d->oh; y++)
-      for (int64_t xo = 0; xo < d->ow; xo++) {
-        const float *src = col + ((b * d->oh + y) * d->ow + xo) * k;
-        for (int64_t i = 0; i < d->kh; i++) {
-          const int64_t iy = y * d->sh + i - d->pt;
-          if (iy < 0 || iy >= d->h) continue;
-          for (int64_t j = 0; j < d->kw; j++) {
-            const int64_t ix = xo * d->sw + j - d->pl;
-            if (ix < 0 || ix >= d->w) continue;
-            float *o = dx + ((b * d->h + iy) * d->w + ix) * d->c;
-            const float *in = src + (i * d->kw + j) * d->c;
-            for (int64_t c = 0; c < d->c; c++) o[c] += in[c];
-          }
-        }
-      }
-}
 static float *scratch;
-static void oldConv(int which, const float *a, const float *b, float *out, const Dims *d) {
-  const int m = (int)(d->n * d->oh * d->ow), k = (int)(d->kh * d->kw * d->c), co = (int)d->co;
-  if (which == 0 || which == 2) {
-    const float *col = a;
-    if (!isPointwise(d)) { im2col(a, scratch, d); col = scratch; }
-    if (which == 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, co, k, 1.0f, col, k, b, co, 0.0f, out, co);
-    else cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, co, m, 1.0f, col, k, b, co, 0.0f, out, co);
-  } else {
-    float *dcol = isPointwise(d) ? out : scratch;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, co, 1.0f, a, co, b, co, 0.0f, dcol, k);
-    if (dcol != out) col2im(dcol, out, d);
-  }
-}
 
 /* ---- shapes ---- */
 typedef struct { const char *name; int h, c, k, s, co, count; } Conv;
+
+/* ResNet-18's convolutions on a 48×48×1 face whose layer1 maps are s×s (12: the "imagenet" stem,
+ * 24: "imagenet-nopool"): name, input size, in channels, kernel, stride, out channels, how many. */
+#define RESNET_CONVS 11
+static void resnetConvs(int s, Conv v[RESNET_CONVS]) {
+  int n = 0;
+  v[n++] = (Conv){"conv1 7x7/2", 48, 1, 7, 2, 64, 1};
+  v[n++] = (Conv){"l1 3x3", s, 64, 3, 1, 64, 4};
+  static const char *const names[3][3] = {{"l2 3x3/2", "l2 1x1/2", "l2 3x3"}, {"l3 3x3/2", "l3 1x1/2", "l3 3x3"}, {"l4 3x3/2", "l4 1x1/2", "l4 3x3"}};
+  for (int stage = 0, size = s, width = 64; stage < 3; stage++, size = (size + 1) / 2, width *= 2) {
+    v[n++] = (Conv){names[stage][0], size, width, 3, 2, 2 * width, 1};
+    v[n++] = (Conv){names[stage][1], size, width, 1, 2, 2 * width, 1};
+    v[n++] = (Conv){names[stage][2], (size + 1) / 2, 2 * width, 3, 1, 2 * width, 3};
+  }
+}
 
 /* TensorFlow "same": out = ceil(in / s), top pad = floor(total / 2). */
 static Dims same(int n, const Conv *v) {
@@ -122,21 +82,9 @@ int main(int argc, char **argv) {
   const int threads = argc > 1 ? atoi(argv[1]) : 2, reps = argc > 2 ? atoi(argv[2]) : 5, batch = argc > 3 ? atoi(argv[3]) : 64;
   openblas_set_num_threads(threads);
   dnnlSetThreads(threads);
-  /* name, input size, in channels, kernel, stride, out channels, how many in the network */
-  const Conv imagenet[] = {
-    {"conv1 7x7/2", 48, 1, 7, 2, 64, 1},
-    {"l1 3x3", 12, 64, 3, 1, 64, 4},
-    {"l2 3x3/2", 12, 64, 3, 2, 128, 1}, {"l2 1x1/2", 12, 64, 1, 2, 128, 1}, {"l2 3x3", 6, 128, 3, 1, 128, 3},
-    {"l3 3x3/2", 6, 128, 3, 2, 256, 1}, {"l3 1x1/2", 6, 128, 1, 2, 256, 1}, {"l3 3x3", 3, 256, 3, 1, 256, 3},
-    {"l4 3x3/2", 3, 256, 3, 2, 512, 1}, {"l4 1x1/2", 3, 256, 1, 2, 512, 1}, {"l4 3x3", 2, 512, 3, 1, 512, 3},
-  };
-  const Conv nopool[] = {
-    {"conv1 7x7/2", 48, 1, 7, 2, 64, 1},
-    {"l1 3x3", 24, 64, 3, 1, 64, 4},
-    {"l2 3x3/2", 24, 64, 3, 2, 128, 1}, {"l2 1x1/2", 24, 64, 1, 2, 128, 1}, {"l2 3x3", 12, 128, 3, 1, 128, 3},
-    {"l3 3x3/2", 12, 128, 3, 2, 256, 1}, {"l3 1x1/2", 12, 128, 1, 2, 256, 1}, {"l3 3x3", 6, 256, 3, 1, 256, 3},
-    {"l4 3x3/2", 6, 256, 3, 2, 512, 1}, {"l4 1x1/2", 6, 256, 1, 2, 512, 1}, {"l4 3x3", 3, 512, 3, 1, 512, 3},
-  };
+  Conv imagenet[RESNET_CONVS], nopool[RESNET_CONVS];
+  resnetConvs(12, imagenet);
+  resnetConvs(24, nopool);
   const struct { const char *stem; const Conv *convs; int count; } stems[] = {
     {"imagenet", imagenet, sizeof imagenet / sizeof *imagenet}, {"imagenet-nopool", nopool, sizeof nopool / sizeof *nopool},
   };
@@ -151,12 +99,10 @@ int main(int argc, char **argv) {
       Dims d = same(batch, cv);
       const size_t xl = d.n * d.h * d.w * d.c, wl = d.kh * d.kw * d.c * d.co, yl = d.n * d.oh * d.ow * d.co;
       float *x = malloc(xl * 4), *w = malloc(wl * 4), *y = malloc(yl * 4);
-      float *out[3] = {malloc((xl > wl ? (xl > yl ? xl : yl) : (wl > yl ? wl : yl)) * 4), NULL, NULL};
       const size_t ol = xl > wl ? (xl > yl ? xl : yl) : (wl > yl ? wl : yl);
-      out[1] = malloc(ol * 4);
-      out[2] = malloc(ol * 4);
+      float *out[3] = {malloc(ol * 4), malloc(ol * 4), malloc(ol * 4)};
       free(scratch);
-      scratch = malloc((size_t)d.n * d.oh * d.ow * d.kh * d.kw * d.c * 4);
+      scratch = malloc(im2colScratchFloats(&d) * 4);
       fill(x, xl, 1 + v);
       fill(w, wl, 7 + v);
       fill(y, yl, 13 + v);
@@ -171,7 +117,7 @@ int main(int argc, char **argv) {
           for (int m = 0; m < 3; m++) {
             const double t0 = now();
             int ok = 1;
-            if (m == 0) oldConv(which, a, b, out[0], &d);
+            if (m == 0) im2colConv(which, a, b, out[0], &d, scratch);
             else {
               dnnlAnyFilter = m == 1;
               ok = dnnlConv(which, a, b, out[m], &d);

@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../../../..");
 const source = path.join(here, "kernels.c");
-const dnnlSource = path.join(here, "dnnlconv.h");
+const headers = ["im2col.h", "dnnlconv.h"].map((h) => path.join(here, h));
 const outDir = path.join(root, "dist", "native");
 const outArg = process.argv.find((a) => a.startsWith("--out="));
 const out = outArg ? path.resolve(outArg.slice("--out=".length)) : path.join(outDir, "fernb_native.node");
@@ -38,7 +38,7 @@ if (process.env.FERNB_NATIVE === "0") skip("FERNB_NATIVE=0");
 if (process.platform !== "linux") skip(`only set up for Linux, not ${process.platform}`);
 // Up to date: newer than its sources and this script, and with oneDNN exactly when it is installed.
 const newer = (f) => statSync(out).mtimeMs >= statSync(f).mtimeMs;
-if (!staticBlas && existsSync(out) && [source, dnnlSource, fileURLToPath(import.meta.url)].every(newer) &&
+if (!staticBlas && existsSync(out) && [source, ...headers, fileURLToPath(import.meta.url)].every(newer) &&
     readFileSync(out).includes("dnnl_primitive_execute") === Boolean(dnnlInclude)) process.exit(0);
 
 const nodeInclude = [path.resolve(process.execPath, "../../include/node"), "/usr/include/node"].find((d) => existsSync(path.join(d, "node_api.h")));

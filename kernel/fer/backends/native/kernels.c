@@ -45,9 +45,7 @@ extern int openblas_get_num_threads(void);
 extern char *openblas_get_config(void);
 extern char *openblas_get_corename(void);
 
-typedef struct {
-  int64_t n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow, co;
-} Dims;
+#include "im2col.h"
 
 #ifdef FERNB_DNNL
 #include "dnnlconv.h"
@@ -65,54 +63,6 @@ static float *scratchFloats(size_t len) {
     scratchLen = scratch ? len : 0;
   }
   return scratch;
-}
-
-/* True when the convolution reads x directly as the [N·OH·OW, C] matrix (1×1, stride 1, no pad). */
-static int isPointwise(const Dims *d) {
-  return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 && d->oh == d->h && d->ow == d->w;
-}
-
-/* col[(b·OH + y)·OW + x][(i·KW + j)·C + c] = x[b, y·SH + i − PT, x·SW + j − PL, c], or 0 outside. */
-static void im2col(const float *x, float *col, const Dims *d) {
-  const int64_t k = d->kh * d->kw * d->c;
-  const int64_t rows = d->n * d->oh * d->ow;
-  for (int64_t r = 0; r < rows; r++) {
-    const int64_t b = r / (d->oh * d->ow), y = (r / d->ow) % d->oh, xo = r % d->ow;
-    float *dst = col + r * k;
-    for (int64_t i = 0; i < d->kh; i++) {
-      const int64_t iy = y * d->sh + i - d->pt;
-      for (int64_t j = 0; j < d->kw; j++) {
-        const int64_t ix = xo * d->sw + j - d->pl;
-        float *cell = dst + (i * d->kw + j) * d->c;
-        if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) memset(cell, 0, d->c * sizeof(float));
-        else memcpy(cell, x + ((b * d->h + iy) * d->w + ix) * d->c, d->c * sizeof(float));
-      }
-    }
-  }
-}
-
-/* The adjoint of im2col: dx = scatter-add(col). */
-static void col2im(const float *col, float *dx, const Dims *d) {
-  const int64_t k = d->kh * d->kw * d->c;
-  memset(dx, 0, d->n * d->h * d->w * d->c * sizeof(float));
-  for (int64_t b = 0; b < d->n; b++) {
-    for (int64_t y = 0; y < d->oh; y++) {
-      for (int64_t xo = 0; xo < d->ow; xo++) {
-        const float *src = col + ((b * d->oh + y) * d->ow + xo) * k;
-        for (int64_t i = 0; i < d->kh; i++) {
-          const int64_t iy = y * d->sh + i - d->pt;
-          if (iy < 0 || iy >= d->h) continue;
-          for (int64_t j = 0; j < d->kw; j++) {
-            const int64_t ix = xo * d->sw + j - d->pl;
-            if (ix < 0 || ix >= d->w) continue;
-            float *out = dx + ((b * d->h + iy) * d->w + ix) * d->c;
-            const float *in = src + (i * d->kw + j) * d->c;
-            for (int64_t c = 0; c < d->c; c++) out[c] += in[c];
-          }
-        }
-      }
-    }
-  }
 }
 
 /* ---- Node-API plumbing ---- */
@@ -172,19 +122,6 @@ static int args4(napi_env env, napi_callback_info info, float **a, float **b, fl
   return la == wantA && lb == wantB && lo == wantOut;
 }
 
-/* x as the [N·OH·OW, KH·KW·C] matrix: x itself for a pointwise conv, else im2col into the scratch
- * buffer (NULL when that cannot be allocated). */
-static const float *columns(const float *x, const Dims *d) {
-  if (isPointwise(d)) return x;
-  float *col = scratchFloats((size_t)(d->n * d->oh * d->ow * d->kh * d->kw * d->c));
-  if (col) im2col(x, col, d);
-  return col;
-}
-
-/* The three convolution kernels as GEMMs over the [M = N·OH·OW, K = KH·KW·C] column matrix:
- *   0 forward          y[M,CO]  = col(x) · w[K,CO]
- *   1 input gradient   dx       = col2im(dy[M,CO] · wᵀ)      (a pointwise conv writes dx directly)
- *   2 filter gradient  dw[K,CO] = col(x)ᵀ · dy[M,CO]                                              */
 static const char *const CONV_NAMES[3] = {"conv2d(x, w, out, dims)", "conv2dBackpropInput(dy, w, dx, dims)", "conv2dBackpropFilter(x, dy, dw, dims)"};
 
 static napi_value convolution(napi_env env, napi_callback_info info, int which) {
@@ -198,19 +135,13 @@ static napi_value convolution(napi_env env, napi_callback_info info, int which) 
 #ifdef FERNB_DNNL
   if (dnnlOn && dnnlConv(which, a, b, out, &d)) return NULL;
 #endif
-  const int m = (int)(d.n * d.oh * d.ow), k = (int)(d.kh * d.kw * d.c), co = (int)d.co;
-  const float *col = which == 1 ? NULL : columns(a, &d);
-  float *dcol = which == 1 ? (isPointwise(&d) ? out : scratchFloats((size_t)m * k)) : NULL;
-  if ((which != 1 && !col) || (which == 1 && !dcol)) {
+  const size_t scratchLen = im2colScratchFloats(&d);
+  float *scratch = scratchLen ? scratchFloats(scratchLen) : NULL;
+  if (scratchLen && !scratch) {
     snprintf(message, sizeof message, "%s: out of memory for the column matrix", CONV_NAMES[which]);
     return throwError(env, message);
   }
-  if (which == 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, co, k, 1.0f, col, k, b, co, 0.0f, out, co);
-  else if (which == 2) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, co, m, 1.0f, col, k, b, co, 0.0f, out, co);
-  else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, co, 1.0f, a, co, b, co, 0.0f, dcol, k);
-    if (dcol != out) col2im(dcol, out, &d);
-  }
+  im2colConv(which, a, b, out, &d, scratch);
   return NULL;
 }
 
