@@ -18,11 +18,19 @@ export interface FaceSplit {
   augmented: Buffer[];
 }
 
+/**
+ * The benchmark split of a folder of `size` faces (FER2013 Training): 3,000 held-out faces drawn by
+ * Rng(2024), the rest for training, as indices into the folder, in the shuffled order.
+ */
+export function heldOutSplit(size: number): { heldOut: number[]; train: number[] } {
+  const order = new Rng(2024).shuffle(Array.from({ length: size }, (_, i) => i));
+  return { heldOut: order.slice(0, 3000), train: order.slice(3000) };
+}
+
 export async function loadFaceSplit(root: string, augmentedEpochs: number): Promise<FaceSplit> {
   const all = await loadFolderDataset(path.join(root, "train"));
   if (all.height !== 48 || all.width !== 48 || all.channels !== 1) throw new Error("Expected 48×48 grayscale faces.");
-  const order = new Rng(2024).shuffle(Array.from({ length: all.size }, (_, i) => i));
-  const train = order.slice(3000);
+  const { heldOut, train } = heldOutSplit(all.size);
   const augmented: Buffer[] = [];
   // Each epoch: every training face once, in order, through fernb's augmenter (the trainers shuffle).
   const augment = createAugmenter(AUGMENT_PRESETS.standard);
@@ -35,7 +43,7 @@ export async function loadFaceSplit(root: string, augmentedEpochs: number): Prom
     });
     augmented.push(x);
   }
-  return { all, heldOut: order.slice(0, 3000), train, augmented };
+  return { all, heldOut, train, augmented };
 }
 
 /** Writes the split for bench/recipe.py: heldout.x/.y, train.x/.y, train_fernb_aug_<epoch>.x. */

@@ -6,10 +6,11 @@
  *   FERNB_FER2013=../shared/data/fer2013 node --import tsx bench/stems.ts [minutes per stem, default 12]
  */
 import * as path from "node:path";
-import { initBackend, loadFolderDataset, createResNet18, train, createAugmenter, AUGMENT_PRESETS, Rng, type Stem } from "../kernel/fer/index";
+import { initBackend, loadFolderDataset, createResNet18, train, createAugmenter, AUGMENT_PRESETS, type Stem } from "../kernel/fer/index";
 import { evaluate } from "../kernel/fer/evaluate";
 import { createTrainingStep } from "../kernel/fer/train";
 import { tf } from "../kernel/fer/index";
+import { heldOutSplit } from "./faceSplit";
 
 const minutes = Number(process.argv[2] ?? 12);
 const root = process.env.FERNB_FER2013 ?? path.resolve(__dirname, "../../shared/data/fer2013");
@@ -31,9 +32,9 @@ async function imagesPerSecond(stem: Stem): Promise<number> {
 async function main(): Promise<void> {
   const backend = await initBackend();
   const all = await loadFolderDataset(path.join(root, "train"));
-  const order = new Rng(2024).shuffle(Array.from({ length: all.size }, (_, i) => i));
-  const heldOut = all.subset(order.slice(0, 3000));
-  const pool = order.slice(3000);
+  const split = heldOutSplit(all.size);
+  const heldOut = all.subset(split.heldOut);
+  const pool = split.train;
   const results: object[] = [];
   for (const stem of ["imagenet", "stride2"] as Stem[]) {
     const ips = await imagesPerSecond(stem);

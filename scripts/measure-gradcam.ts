@@ -11,31 +11,28 @@
  * involved: the choice does not touch what the card reports about accuracy.
  */
 import * as path from "node:path";
+import { parseArgs } from "../cli/args";
 import { camLayerCandidates, initBackend, loadFolderDataset, loadModel, measureCamLayers, MIN_CAM_GRID, updateModelCard } from "../kernel/fer/index";
 
 async function main(): Promise<void> {
-  const a = process.argv.slice(2);
-  const get = (name: string) => {
-    const i = a.indexOf(`--${name}`);
-    return i >= 0 ? a[i + 1] : undefined;
-  };
-  const modelDir = get("model");
-  const dataDir = get("data");
+  const flags = parseArgs("measure-gradcam", process.argv.slice(2), { model: { value: true }, data: { value: true }, count: { value: true } }).flags as Record<string, string | undefined>;
+  const modelDir = flags.model;
+  const dataDir = flags.data;
   if (!modelDir || !dataDir) throw new Error("Usage: measure-gradcam.ts --model <model folder> --data <folder of faces, e.g. fer2013/val> [--count 600]");
-  const count = Number(get("count") ?? 600);
+  const count = Number(flags.count ?? 600);
   await initBackend();
   const { model, card } = await loadModel(modelDir);
   const data = await loadFolderDataset(dataDir);
   const candidates = camLayerCandidates(model);
   const fine = candidates.filter((c) => Math.min(...c.grid) >= MIN_CAM_GRID);
-  const finest = Math.min(...fine.map((c) => c.grid[0]));
   // The layers at the coarsest grid that is still ≥ 6×6 (the most semantic ones), the one before
   // them, and the first coarser layer for reference.
-  const deep = fine.filter((c) => c.grid[0] === Math.min(...fine.map((f) => f.grid[0])));
-  const before = fine.filter((c) => c.grid[0] !== deep[0].grid[0]).slice(-1);
+  const coarsestFine = Math.min(...fine.map((c) => c.grid[0]));
+  const deep = fine.filter((c) => c.grid[0] === coarsestFine);
+  const before = fine.filter((c) => c.grid[0] !== coarsestFine).slice(-1);
   const coarser = candidates.filter((c) => Math.min(...c.grid) < MIN_CAM_GRID).slice(-1);
   const layers = [...before, ...deep, ...coarser].map((c) => c.layer);
-  console.log(`measuring ${layers.join(", ")} on ${count} faces of ${dataDir} (finest candidate grid ${finest})`);
+  console.log(`measuring ${layers.join(", ")} on ${count} faces of ${dataDir}`);
   const results = await measureCamLayers(model, data, { normalization: { mean: card.input.mean, std: card.input.std }, layers, count, seed: 19 });
   for (const r of results) console.log(JSON.stringify(r));
   const eligible = results.filter((r) => Math.min(...r.grid) >= MIN_CAM_GRID);

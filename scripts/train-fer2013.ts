@@ -24,25 +24,18 @@ import {
   loadFolderDataset,
   loadModel,
   machineDescription,
-  Rng,
   saveModel,
   train,
   updateModelCard,
   type Stem,
 } from "../kernel/fer/index";
+import { heldOutSplit } from "../bench/faceSplit";
+import { parseArgs } from "../cli/args";
 
-function args(): Record<string, string> {
-  const out: Record<string, string> = {};
-  const a = process.argv.slice(2);
-  for (let i = 0; i < a.length; i += 2) {
-    if (!a[i].startsWith("--") || a[i + 1] === undefined) throw new Error(`Expected --name value pairs, got "${a[i]}".`);
-    out[a[i].slice(2)] = a[i + 1];
-  }
-  return out;
-}
+const FLAGS = Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed"].map((name) => [name, { value: true }]));
 
 async function main(): Promise<void> {
-  const a = args();
+  const a = parseArgs("train-fer2013", process.argv.slice(2), FLAGS).flags as Record<string, string | undefined>;
   const root = a.data ?? path.resolve(__dirname, "../../shared/data/fer2013");
   const out = a.out;
   if (!out) throw new Error("--out <folder> is required (the model is written there; an existing model folder is not overwritten).");
@@ -55,10 +48,9 @@ async function main(): Promise<void> {
 
   const all = await loadFolderDataset(path.join(root, "train"));
   const val = await loadFolderDataset(path.join(root, "val"));
-  const order = new Rng(2024).shuffle(Array.from({ length: all.size }, (_, i) => i));
-  const heldOutIdx = order.slice(0, 3000);
-  const heldOut = all.subset(heldOutIdx);
-  const rest = order.slice(3000);
+  const split = heldOutSplit(all.size);
+  const heldOut = all.subset(split.heldOut);
+  const rest = split.train;
   const restSet = all.subset(rest);
   const drop = new Set<number>();
   for (const other of [val, heldOut]) for (const p of findLeaks(restSet, other).pairs) drop.add((p.a.set === 0 ? p.a : p.b).index);
@@ -107,7 +99,7 @@ async function main(): Promise<void> {
         wallSeconds: Math.round(seconds + initSeconds),
         wallSecondsThisRun: Math.round(seconds),
         initialisedFrom: init
-          ? { model: init.card.name, folder: path.basename(path.resolve(a.init)), architecture: init.card.architecture, weights: init.card.weights.dtype, metrics: init.card.metrics, training: init.card.training }
+          ? { model: init.card.name, folder: path.basename(path.resolve(a.init!)), architecture: init.card.architecture, weights: init.card.weights.dtype, metrics: init.card.metrics, training: init.card.training }
           : undefined,
         backend: activeBackend()?.description,
         machine: machineDescription(),
