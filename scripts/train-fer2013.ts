@@ -27,6 +27,7 @@ import {
   saveModel,
   train,
   updateModelCard,
+  type AugmentOptions,
   type Stem,
 } from "../kernel/fer/index";
 import { heldOutSplit } from "../bench/faceSplit";
@@ -62,7 +63,10 @@ async function main(): Promise<void> {
   const init = a.init ? await loadModel(a.init) : undefined;
   if (init) model.setWeights(init.model.getWeights());
   const normalization = init ? { mean: init.card.input.mean, std: init.card.input.std } : undefined;
-  const augmentation = AUGMENT_PRESETS[(a.augment ?? "standard") as keyof typeof AUGMENT_PRESETS];
+  // --augment is a preset name (standard, light, none) or the options as JSON, e.g. '{"flip":true,"translate":0.1}'.
+  const augmentName = a.augment ?? "standard";
+  const augmentation = augmentName.trim().startsWith("{") ? (JSON.parse(augmentName) as AugmentOptions) : AUGMENT_PRESETS[augmentName as keyof typeof AUGMENT_PRESETS];
+  if (!augmentation) throw new Error(`--augment ${augmentName}: not a preset (${Object.keys(AUGMENT_PRESETS).join(", ")}) or JSON options.`);
   const result = await train(model, trainSet, heldOut, {
     epochs,
     batchSize: 64,

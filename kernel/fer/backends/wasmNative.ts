@@ -21,6 +21,7 @@ import * as path from "node:path";
 import { conv2dBackpropFilter } from "./wasmConv2dBackpropFilter";
 import { conv2dBackpropInput } from "./wasmConv2dBackpropInput";
 import { maxPoolGrad as maxPoolGradWasm } from "./wasmMaxPoolGrad";
+import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, RELU_GRAD_KERNEL, installTrainingKernels } from "./trainingKernels";
 import { type Backend, type Info, type KernelArgs, type Padding, captureShipped, heapF32, mark, run } from "./wasmUtil";
 
 interface NativeAddon {
@@ -30,6 +31,12 @@ interface NativeAddon {
   sumLeading(x: Float32Array, out: Float32Array, outer: number, scale: number): void;
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, out: Float32Array): void;
   relu(x: Float32Array, out: Float32Array): void;
+  reluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  batchNormTraining(x: Float32Array, scale: Float32Array | null, offset: Float32Array | null, epsilon: number, out: Float32Array, mean: Float32Array, variance: Float32Array): void;
+  batchNormTrainingGrad(
+    x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
+    dMean: Float32Array | null, dVariance: Float32Array | null, epsilon: number, dx: Float32Array, dScale: Float32Array, dOffset: Float32Array,
+  ): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, dims: Int32Array): void;
   sgdNesterov(w: Float32Array, g: Float32Array, v: Float32Array, wOut: Float32Array, vOut: Float32Array, lr: number, momentum: number, weightDecay: number): void;
   setThreads(n: number): void;
@@ -225,6 +232,59 @@ function relu(args: KernelArgs): Info {
   return out;
 }
 
+/** Relu's gradient (./trainingKernels.ts): dx = dy where x > 0, else 0, in one pass. */
+function reluGrad(args: KernelArgs): Info {
+  const { x, dy } = args.inputs as { x: Info; dy: Info };
+  const same = x.dtype === "float32" && dy.dtype === "float32" && x.shape.length === dy.shape.length && x.shape.every((d, i) => d === dy.shape[i]);
+  if (!addon || !same) throw new Error(`${RELU_GRAD_KERNEL}: x and dy must be float32 tensors of one shape`);
+  const dx = args.backend.makeOutput(x.shape, "float32");
+  if (x.shape.every((d) => d > 0)) addon.reluGrad(heapF32(args.backend, x), heapF32(args.backend, dy), heapF32(args.backend, dx));
+  return dx;
+}
+
+/** Channels of x (its last axis) when x is a non-empty float32 tensor and every other input a float32 [C]. */
+function channelsOf(x: Info, ...perChannel: (Info | undefined)[]): number {
+  const c = x.shape[x.shape.length - 1];
+  const ok = x.dtype === "float32" && x.shape.length >= 1 && x.shape.every((d) => d > 0) &&
+    perChannel.every((t) => !t || (t.dtype === "float32" && t.shape.length === 1 && t.shape[0] === c));
+  return ok ? c : 0;
+}
+
+/**
+ * Batch norm in training mode (./trainingKernels.ts): inputs {x, scale?, offset?}, attrs {epsilon};
+ * outputs [out, mean, variance] with this batch's per-channel (last axis) mean and biased variance.
+ */
+function batchNormTraining(args: KernelArgs): Info[] {
+  const { x, scale, offset } = args.inputs as { x: Info; scale?: Info; offset?: Info };
+  const c = channelsOf(x, scale, offset);
+  if (!addon || !c) throw new Error(`${BATCH_NORM_TRAINING_KERNEL}: x must be a non-empty float32 tensor and scale, offset float32 [channels]`);
+  const b = args.backend;
+  const out = b.makeOutput(x.shape, "float32");
+  const mean = b.makeOutput([c], "float32");
+  const variance = b.makeOutput([c], "float32");
+  const view = (t?: Info) => (t ? heapF32(b, t) : null);
+  addon.batchNormTraining(heapF32(b, x), view(scale), view(offset), Number(args.attrs.epsilon), heapF32(b, out), heapF32(b, mean), heapF32(b, variance));
+  return [out, mean, variance];
+}
+
+/** Its gradient: inputs {x, dy, mean, variance, scale?, dMean?, dVariance?}, attrs {epsilon}; outputs [dx, dScale, dOffset]. */
+function batchNormTrainingGrad(args: KernelArgs): Info[] {
+  const { x, dy, mean, variance, scale, dMean, dVariance } = args.inputs as Record<string, Info | undefined> as { x: Info; dy: Info; mean: Info; variance: Info; scale?: Info; dMean?: Info; dVariance?: Info };
+  const c = channelsOf(x, mean, variance, scale, dMean, dVariance);
+  const sameShape = dy.dtype === "float32" && dy.shape.length === x.shape.length && dy.shape.every((d, i) => d === x.shape[i]);
+  if (!addon || !c || !sameShape) throw new Error(`${BATCH_NORM_TRAINING_GRAD_KERNEL}: x and dy must be float32 tensors of one shape, the statistics float32 [channels]`);
+  const b = args.backend;
+  const dx = b.makeOutput(x.shape, "float32");
+  const dScale = b.makeOutput([c], "float32");
+  const dOffset = b.makeOutput([c], "float32");
+  const view = (t?: Info) => (t ? heapF32(b, t) : null);
+  addon.batchNormTrainingGrad(
+    heapF32(b, x), heapF32(b, dy), heapF32(b, mean), heapF32(b, variance), view(scale), view(dMean), view(dVariance),
+    Number(args.attrs.epsilon), heapF32(b, dx), heapF32(b, dScale), heapF32(b, dOffset),
+  );
+  return [dx, dScale, dOffset];
+}
+
 /** MaxPoolGrad: fernb's rule (./wasmMaxPoolGrad.ts: the first maximum of each window gets the gradient) in C. */
 function maxPoolGrad(args: KernelArgs): Info {
   const { dy, input: x } = args.inputs as { dy: Info; input: Info };
@@ -269,6 +329,9 @@ export const NATIVE_KERNEL_CONFIGS: readonly tf.KernelConfig[] = [
   config("Conv2DBackpropFilter", backpropFilter),
   config("FusedBatchNorm", fusedBatchNorm),
   config("Relu", relu),
+  config(RELU_GRAD_KERNEL, reluGrad),
+  config(BATCH_NORM_TRAINING_KERNEL, batchNormTraining),
+  config(BATCH_NORM_TRAINING_GRAD_KERNEL, batchNormTrainingGrad),
   config("MaxPoolGrad", maxPoolGrad),
   config(SGD_NESTEROV_KERNEL, sgdNesterov),
 ];
@@ -298,5 +361,6 @@ export function registerNativeKernels(threads: number): NativeKernelStatus {
     tf.registerKernel(cfg);
   }
   registered = true;
+  installTrainingKernels();
   return { library: a.config(), convolutions: a.dnnl?.() ?? undefined };
 }

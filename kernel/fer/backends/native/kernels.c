@@ -15,6 +15,10 @@
  *   sumLeading(x, out, outer, scale)   out[j] = scale · Σ_i x[i·inner + j], inner = out.length
  *   batchNorm(x, mean, variance, offset|null, scale|null, epsilon, out)   per channel (last axis)
  *   relu(x, out)
+ *   reluGrad(x, dy, dx)                dx = dy where x > 0, else 0
+ *   batchNormTraining(x, scale|null, offset|null, epsilon, out, mean, variance)   with this batch's
+ *                                      statistics (written to mean, variance: biased, like tf.moments)
+ *   batchNormTrainingGrad(x, dy, mean, variance, scale|null, dMean|null, dVariance|null, epsilon, dx, dScale, dOffset)
  *   maxPoolGrad(x, dy, dx, dims)       dims as above with CO = C (the pooled channels)
  *   sgdNesterov(w, g, v, wOut, vOut, lr, momentum, weightDecay)   one SGD step (torch's nesterov=True)
  *   setThreads(n), threads(), config()
@@ -217,6 +221,153 @@ static napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- Batch norm in training mode: this batch's statistics, and the gradient through them ---- */
+
+/* Per-channel mean and biased variance of x[rows, c], as two passes with float64 accumulators (the
+ * variance from the squared float32 differences to the float32 mean, like tf.moments). */
+__attribute__((target_clones("avx2", "default")))
+static void channelMoments(const float *x, int64_t rows, int64_t c, double *acc, float *mean, float *variance) {
+  memset(acc, 0, c * sizeof(double));
+  for (int64_t r = 0; r < rows; r++) {
+    const float *row = x + r * c;
+    for (int64_t j = 0; j < c; j++) acc[j] += row[j];
+  }
+  for (int64_t j = 0; j < c; j++) mean[j] = (float)(acc[j] / (double)rows);
+  memset(acc, 0, c * sizeof(double));
+  for (int64_t r = 0; r < rows; r++) {
+    const float *row = x + r * c;
+    for (int64_t j = 0; j < c; j++) {
+      const float d = row[j] - mean[j];
+      acc[j] += d * d;
+    }
+  }
+  for (int64_t j = 0; j < c; j++) variance[j] = (float)(acc[j] / (double)rows);
+}
+
+/* Σ dy and Σ dy·x̂ per channel, x̂ = (x − mean)·invStd. */
+__attribute__((target_clones("avx2", "default")))
+static void gradSums(const float *x, const float *dy, int64_t rows, int64_t c, const float *mean, const float *invStd, double *sumDy, double *sumDyXhat) {
+  memset(sumDy, 0, c * sizeof(double));
+  memset(sumDyXhat, 0, c * sizeof(double));
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
+    const float *gr = dy + r * c;
+    for (int64_t j = 0; j < c; j++) {
+      sumDy[j] += gr[j];
+      sumDyXhat[j] += gr[j] * ((xr[j] - mean[j]) * invStd[j]);
+    }
+  }
+}
+
+/* dx = k·(dy − meanDy − x̂·meanDyXhat) + a + b·(x − mean), k = scale·invStd; a and b carry
+ * gradients that reach the mean and variance outputs directly (a = ∂L/∂mean / rows, b = 2·∂L/∂variance / rows). */
+__attribute__((target_clones("avx2", "default")))
+static void gradInput(const float *x, const float *dy, float *dx, int64_t rows, int64_t c, const float *mean, const float *invStd, const float *k, const float *meanDy, const float *meanDyXhat, const float *a, const float *b) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
+    const float *gr = dy + r * c;
+    float *o = dx + r * c;
+    for (int64_t j = 0; j < c; j++) {
+      const float centred = xr[j] - mean[j];
+      o[j] = k[j] * (gr[j] - meanDy[j] - (centred * invStd[j]) * meanDyXhat[j]) + a[j] + b[j] * centred;
+    }
+  }
+}
+
+/* Optional [C] argument: null, or a Float32Array of length c. */
+static int optionalChannels(napi_env env, napi_value v, float **data, size_t c) {
+  napi_valuetype t;
+  size_t len = 0;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (t == napi_null) { *data = NULL; return 1; }
+  return floatArg(env, v, data, &len) && len == c;
+}
+
+/* batchNormTraining(x, scale | null, offset | null, epsilon, out, mean, variance): x and out [..., C],
+ * the rest [C]. mean and variance (biased) are this batch's; out = (x − mean)·scale/√(variance + ε) + offset. */
+static napi_value BatchNormTraining(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  float *x, *scale, *offset, *out, *mean, *variance;
+  size_t lx, lo, lm, lv;
+  double epsilon;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 7 ||
+      !floatArg(env, argv[0], &x, &lx) || !floatArg(env, argv[4], &out, &lo) || !floatArg(env, argv[5], &mean, &lm) ||
+      !floatArg(env, argv[6], &variance, &lv) || lm == 0 || lv != lm || lo != lx || lx % lm != 0 || lx == 0 ||
+      !optionalChannels(env, argv[1], &scale, lm) || !optionalChannels(env, argv[2], &offset, lm) ||
+      napi_get_value_double(env, argv[3], &epsilon) != napi_ok)
+    return throwError(env, "batchNormTraining(x, scale, offset, epsilon, out, mean, variance): bad arguments or lengths");
+  const int64_t c = (int64_t)lm, rows = (int64_t)(lx / lm);
+  double *acc = (double *)malloc(lm * sizeof(double));
+  float *factor = (float *)malloc(lm * sizeof(float));
+  if (!acc || !factor) { free(acc); free(factor); return throwError(env, "batchNormTraining: out of memory"); }
+  channelMoments(x, rows, c, acc, mean, variance);
+  for (int64_t j = 0; j < c; j++) factor[j] = (scale ? scale[j] : 1.0f) / sqrtf(variance[j] + (float)epsilon);
+  batchNormRows(x, out, rows, c, mean, factor, offset);
+  free(acc);
+  free(factor);
+  return NULL;
+}
+
+/* batchNormTrainingGrad(x, dy, mean, variance, scale | null, dMean | null, dVariance | null, epsilon,
+ * dx, dScale, dOffset): the gradient with respect to x (through the batch's mean and variance too),
+ * scale and offset, given dy = ∂L/∂out and, when they are used beyond out, ∂L/∂mean and ∂L/∂variance. */
+static napi_value BatchNormTrainingGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  float *x, *dy, *mean, *variance, *scale, *dMean, *dVariance, *dx, *dScale, *dOffset;
+  size_t lx, ly, lm, lv, ldx, lds, ldo;
+  double epsilon;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 11 ||
+      !floatArg(env, argv[0], &x, &lx) || !floatArg(env, argv[1], &dy, &ly) || !floatArg(env, argv[2], &mean, &lm) ||
+      !floatArg(env, argv[3], &variance, &lv) || !floatArg(env, argv[8], &dx, &ldx) || !floatArg(env, argv[9], &dScale, &lds) ||
+      !floatArg(env, argv[10], &dOffset, &ldo) || lm == 0 || lx == 0 || lx % lm != 0 || ly != lx || ldx != lx ||
+      lv != lm || lds != lm || ldo != lm || !optionalChannels(env, argv[4], &scale, lm) ||
+      !optionalChannels(env, argv[5], &dMean, lm) || !optionalChannels(env, argv[6], &dVariance, lm) ||
+      napi_get_value_double(env, argv[7], &epsilon) != napi_ok)
+    return throwError(env, "batchNormTrainingGrad(x, dy, mean, variance, scale, dMean, dVariance, epsilon, dx, dScale, dOffset): bad arguments or lengths");
+  const int64_t c = (int64_t)lm, rows = (int64_t)(lx / lm);
+  double *sums = (double *)malloc(2 * lm * sizeof(double));
+  float *f = (float *)malloc(6 * lm * sizeof(float));
+  if (!sums || !f) { free(sums); free(f); return throwError(env, "batchNormTrainingGrad: out of memory"); }
+  float *invStd = f, *k = f + lm, *meanDy = f + 2 * lm, *meanDyXhat = f + 3 * lm, *a = f + 4 * lm, *b = f + 5 * lm;
+  for (int64_t j = 0; j < c; j++) {
+    invStd[j] = 1.0f / sqrtf(variance[j] + (float)epsilon);
+    k[j] = (scale ? scale[j] : 1.0f) * invStd[j];
+    a[j] = dMean ? (float)(dMean[j] / (double)rows) : 0.0f;
+    b[j] = dVariance ? (float)(2.0 * dVariance[j] / (double)rows) : 0.0f;
+  }
+  gradSums(x, dy, rows, c, mean, invStd, sums, sums + lm);
+  for (int64_t j = 0; j < c; j++) {
+    dOffset[j] = (float)sums[j];
+    dScale[j] = (float)sums[lm + j];
+    meanDy[j] = (float)(sums[j] / (double)rows);
+    meanDyXhat[j] = (float)(sums[lm + j] / (double)rows);
+  }
+  gradInput(x, dy, dx, rows, c, mean, invStd, k, meanDy, meanDyXhat, a, b);
+  free(sums);
+  free(f);
+  return NULL;
+}
+
+/* reluGrad(x, dy, dx): dx = dy where x > 0, else 0 (tf's Relu gradient: dy · step(x)). */
+__attribute__((target_clones("avx2", "default")))
+static void reluGradAll(const float *x, const float *dy, float *dx, size_t n) {
+  for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  float *x, *dy, *dx;
+  size_t lx, ly, ld;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
+      !floatArg(env, argv[0], &x, &lx) || !floatArg(env, argv[1], &dy, &ly) || !floatArg(env, argv[2], &dx, &ld) || ly != lx || ld != lx)
+    return throwError(env, "reluGrad(x, dy, dx): bad arguments or lengths");
+  reluGradAll(x, dy, dx, lx);
+  return NULL;
+}
+
 __attribute__((target_clones("avx2", "default")))
 static void reluAll(const float *x, float *out, size_t n) {
   for (size_t i = 0; i < n; i++) out[i] = x[i] < 0.0f ? 0.0f : x[i];
@@ -381,6 +532,9 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"sumLeading", NULL, SumLeading, NULL, NULL, NULL, napi_default, NULL},
     {"batchNorm", NULL, BatchNorm, NULL, NULL, NULL, napi_default, NULL},
     {"relu", NULL, Relu, NULL, NULL, NULL, napi_default, NULL},
+    {"reluGrad", NULL, ReluGrad, NULL, NULL, NULL, napi_default, NULL},
+    {"batchNormTraining", NULL, BatchNormTraining, NULL, NULL, NULL, napi_default, NULL},
+    {"batchNormTrainingGrad", NULL, BatchNormTrainingGrad, NULL, NULL, NULL, napi_default, NULL},
     {"maxPoolGrad", NULL, MaxPoolGrad, NULL, NULL, NULL, napi_default, NULL},
     {"sgdNesterov", NULL, SgdNesterov, NULL, NULL, NULL, napi_default, NULL},
     {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
