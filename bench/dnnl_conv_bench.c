@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
             if (m == 0) im2colConv(which, a, b, out[0], &d, scratch);
             else {
               dnnlAnyFilter = m == 1;
-              ok = dnnlConv(which, a, b, out[m], &d);
+              ok = dnnlConv(which, a, b, out[m], &d, 0);
               if (m == 1) okB = okB && ok; else okC = okC && ok;
             }
             const double t = now() - t0;

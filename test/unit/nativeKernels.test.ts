@@ -189,6 +189,36 @@ describe("oneDNN convolutions (an addon built with libdnnl-dev)", () => {
     }
   });
 
+  test("a forward filter's reordered copy is reused only for the same filter (prediction)", async (t) => {
+    if (!dnnl()) return t.skip(why);
+    const xShape: Shape4 = [2, 6, 6, 64], wShape: Shape4 = [3, 3, 64, 64];
+    const impl = loadNative().addon!.convImpl!(0, convDims(tf.backend_util.computeConv2DInfo(xShape, wShape, 1, 1, "same")));
+    assert.match(impl, /\+reorder$/, "this shape's filter must be reordered, or the test checks nothing");
+    // Seven filters of one shape through one primitive (kept from their second use, 4 at most): repeats, evictions, and
+    // filters disposed so that the next one may reuse their heap memory with other values.
+    const order = [0, 1, 0, 2, 3, 4, 5, 0, 1, 6, 6, 2, 0, 3, 4, 5, 3, 4, 5, 1, 0, 2, 1];
+    await compare("conv2d with kept filters", () => {
+      const x = tf.tensor4d(rand(size(xShape), 5), xShape);
+      const filters = [0, 1, 2, 3, 4, 5].map((i) => tf.tensor4d(rand(size(wShape), 100 + i), wShape));
+      const outs: tf.Tensor[] = [];
+      for (const i of order) {
+        if (i < 6) outs.push(tf.conv2d(x, filters[i], 1, "same"));
+        else {
+          const once = tf.tensor4d(rand(size(wShape), 200 + outs.length), wShape);
+          outs.push(tf.conv2d(x, once, 1, "same"));
+          once.dispose();
+        }
+      }
+      return outs;
+    });
+    const { addon } = loadNative();
+    const dims = Int32Array.from([1, 4, 4, 2, 3, 3, 1, 1, 1, 1, 4, 4, 3]);
+    const x = new Float32Array(32), w = new Float32Array(54), y = new Float32Array(48);
+    assert.throws(() => addon!.conv2dBackpropInput(y, w, x, dims, ...([7] as [])), /bad arguments/);
+    assert.throws(() => addon!.conv2d(x, w, y, dims, -1), /bad arguments/);
+    assert.throws(() => (addon!.conv2d as unknown as (...a: unknown[]) => void)(x, w, y, dims, "7"), /bad arguments/);
+  });
+
   test("FERNB_DNNL=0 when the addon loads keeps the im2col + OpenBLAS convolutions", (t) => {
     if (!dnnl()) return t.skip(why);
     const script = `

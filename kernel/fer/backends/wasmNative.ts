@@ -25,7 +25,8 @@ import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, RELU_GRAD_
 import { type Backend, type Info, type KernelArgs, type Padding, captureShipped, heapF32, mark, run } from "./wasmUtil";
 
 interface NativeAddon {
-  conv2d(x: Float32Array, w: Float32Array, out: Float32Array, dims: Int32Array): void;
+  /** filterKey > 0 names w's values (the same key only for the same values): oneDNN then keeps w reordered for reuse. */
+  conv2d(x: Float32Array, w: Float32Array, out: Float32Array, dims: Int32Array, filterKey?: number): void;
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, dims: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, dims: Int32Array): void;
   sumLeading(x: Float32Array, out: Float32Array, outer: number, scale: number): void;
@@ -146,12 +147,25 @@ function convInfo(x: Info, filter: Info, a: ConvAttrs): tf.backend_util.Conv2DIn
   );
 }
 
+/**
+ * A number for the values of a tensor: tf.js never changes a tensor's data in place (a variable's
+ * assign gives it another dataId), so one dataId always holds the same values, and a key is never
+ * given to two dataIds. The addon keeps oneDNN's reordered copy of a filter under its key.
+ */
+const filterKeys = new WeakMap<object, number>();
+let nextFilterKey = 1;
+function filterKey(t: Info): number {
+  let key = filterKeys.get(t.dataId as object);
+  if (key === undefined) filterKeys.set(t.dataId as object, (key = nextFilterKey++));
+  return key;
+}
+
 /** out = conv(x, filter) by the addon; undefined when the case is not covered. */
 function nativeForward(backend: Backend, x: Info, filter: Info, attrs: ConvAttrs): Info | undefined {
   const info = convInfo(x, filter, attrs);
   if (!addon || !info || !covered(info, x, filter)) return undefined;
   const out = backend.makeOutput(info.outShape, "float32");
-  addon.conv2d(heapF32(backend, x), heapF32(backend, filter), heapF32(backend, out), convDims(info));
+  addon.conv2d(heapF32(backend, x), heapF32(backend, filter), heapF32(backend, out), convDims(info), filterKey(filter));
   return out;
 }
 

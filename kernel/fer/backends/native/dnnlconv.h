@@ -9,7 +9,11 @@
  * One primitive per (kind, shape, thread count), cached: oneDNN picks the algorithm and the filter
  * layout it wants ("any"); when that is not HWIO, the filter (forward, input gradient) is reordered
  * into it before the call, or the filter gradient reordered out of it after. The activations are
- * never copied. dnnlConv returns 0 when oneDNN has no primitive for the case, or only a reference
+ * never copied. A forward call may name its filter (filterKey > 0, the same key only ever for the
+ * same values: ../wasmNative.ts numbers each tensor once). A filter that comes a second time, as in
+ * prediction, where the weights do not change between batches, is then kept reordered
+ * (DNNL_FILTER_SLOTS per primitive, least recently used replaced) and reused. In training every
+ * step brings new weights, each seen once: nothing is kept, no memory is added. dnnlConv returns 0 when oneDNN has no primitive for the case, or only a reference
  * (plain loop) one (the caller then uses the im2col path), 1 when it computed it.
  *
  * bench/dnnl_conv_bench.c, ResNet-18 at batch 64 on 48×48, on a 2-core AMD EPYC (AVX-512) shared with
@@ -23,6 +27,14 @@
 #endif
 
 #define DNNL_CACHE_SIZE 128
+/* Reordered filters kept per forward primitive: ResNet-18 has at most 4 convolutions of one shape. */
+#define DNNL_FILTER_SLOTS 4
+
+typedef struct {
+  double key;        /* the caller's filterKey; 0: empty */
+  uint64_t lastUse;
+  void *buffer;      /* innerBytes, 64-byte aligned */
+} DnnlFilterSlot;
 
 typedef struct {
   int used, which, threads, anyFilter, plainFilter;
@@ -32,11 +44,15 @@ typedef struct {
   dnnl_primitive_t reorder;          /* HWIO → the primitive's filter layout (0, 1) or back (2); NULL when the same */
   dnnl_memory_t inner;               /* the filter in the primitive's layout, in dnnlFilterBuffer */
   size_t innerBytes;
+  DnnlFilterSlot slots[DNNL_FILTER_SLOTS]; /* forward only: reordered filters by key */
+  double seen[2 * DNNL_FILTER_SLOTS];      /* keys seen once, not kept (yet) */
+  int seenNext;
   char impl[64];
 } DnnlEntry;
 
 static DnnlEntry dnnlCache[DNNL_CACHE_SIZE];
 static int dnnlNext = 0;
+static uint64_t dnnlClock = 0;
 /* One buffer for every primitive's reordered filter (the calls come one at a time): one filter's
  * worth of memory instead of one per cached primitive. */
 static void *dnnlFilterBuffer = NULL;
@@ -72,6 +88,7 @@ static void dnnlFree(DnnlEntry *e) {
   if (e->filter) dnnl_memory_destroy(e->filter);
   if (e->other) dnnl_memory_destroy(e->other);
   if (e->inner) dnnl_memory_destroy(e->inner);
+  for (int i = 0; i < DNNL_FILTER_SLOTS; i++) free(e->slots[i].buffer);
   memset(e, 0, sizeof *e);
 }
 
@@ -160,8 +177,38 @@ static DnnlEntry *dnnlFind(int which, const Dims *d) {
   return e->prim ? e : NULL;
 }
 
-/* which 0: out = conv(a = x, b = w) · 1: out = dx from (a = dy, b = w) · 2: out = dw from (a = x, b = dy). */
-static int dnnlConv(int which, const float *a, const float *b, float *out, const Dims *d) {
+/* The slot for filterKey in a forward entry: found (*hit = 1), or, on the key's second sighting,
+ * the least recently used one, emptied for it (*hit = 0); NULL on its first sighting (remembered,
+ * nothing kept) or when a buffer cannot be allocated. */
+static DnnlFilterSlot *dnnlFilterSlot(DnnlEntry *e, double filterKey, int *hit) {
+  DnnlFilterSlot *lru = &e->slots[0];
+  for (int i = 0; i < DNNL_FILTER_SLOTS; i++) {
+    DnnlFilterSlot *s = &e->slots[i];
+    if (s->key == filterKey && s->buffer) {
+      s->lastUse = ++dnnlClock;
+      *hit = 1;
+      return s;
+    }
+    if (s->lastUse < lru->lastUse) lru = s;
+  }
+  int again = 0;
+  for (int i = 0; i < 2 * DNNL_FILTER_SLOTS; i++) again |= e->seen[i] == filterKey;
+  if (!again) {
+    e->seen[e->seenNext] = filterKey;
+    e->seenNext = (e->seenNext + 1) % (2 * DNNL_FILTER_SLOTS);
+    return NULL;
+  }
+  if (!lru->buffer) lru->buffer = aligned_alloc(64, (e->innerBytes + 63) / 64 * 64);
+  if (!lru->buffer) return NULL;
+  lru->key = filterKey;
+  lru->lastUse = ++dnnlClock;
+  *hit = 0;
+  return lru;
+}
+
+/* which 0: out = conv(a = x, b = w) · 1: out = dx from (a = dy, b = w) · 2: out = dw from (a = x, b = dy).
+ * filterKey > 0 (forward only): names the filter's values, so its reordered copy can be reused. */
+static int dnnlConv(int which, const float *a, const float *b, float *out, const Dims *d, double filterKey) {
   DnnlEntry *e = dnnlFind(which, d);
   if (!e) return 0;
   const float *filter = which == 2 ? out : b;
@@ -170,7 +217,21 @@ static int dnnlConv(int which, const float *a, const float *b, float *out, const
       dnnl_memory_set_data_handle(e->filter, (void *)filter) != dnnl_success ||
       dnnl_memory_set_data_handle(e->other, (void *)other) != dnnl_success)
     return 0;
-  if (!e->plainFilter) {
+  int reordered = 0;
+  if (!e->plainFilter && which == 0 && filterKey > 0) {
+    DnnlFilterSlot *slot = dnnlFilterSlot(e, filterKey, &reordered);
+    if (slot) {
+      if (!reordered) slot->key = 0;  /* until the reorder below has filled it */
+      if (dnnl_memory_set_data_handle(e->inner, slot->buffer) != dnnl_success) return 0;
+      if (!reordered) {
+        dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->filter}, {DNNL_ARG_TO, e->inner}};
+        if (dnnl_primitive_execute(e->reorder, dnnlStream, 2, r) != dnnl_success) return 0;
+        slot->key = filterKey;
+      }
+      reordered = 1;
+    }
+  }
+  if (!e->plainFilter && !reordered) {
     if (e->innerBytes > dnnlFilterBytes) {
       free(dnnlFilterBuffer);
       dnnlFilterBuffer = aligned_alloc(64, (e->innerBytes + 63) / 64 * 64);
@@ -180,7 +241,7 @@ static int dnnlConv(int which, const float *a, const float *b, float *out, const
     if (dnnl_memory_set_data_handle(e->inner, dnnlFilterBuffer) != dnnl_success) return 0;
   }
   dnnl_memory_t w = e->plainFilter ? e->filter : e->inner;
-  if (which != 2 && e->reorder) {
+  if (which != 2 && e->reorder && !reordered) {
     dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->filter}, {DNNL_ARG_TO, e->inner}};
     if (dnnl_primitive_execute(e->reorder, dnnlStream, 2, r) != dnnl_success) return 0;
   }

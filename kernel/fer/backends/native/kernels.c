@@ -9,7 +9,8 @@
  * Every function checks that the arrays it was given are as long as the shapes say, so a wrong
  * call is a thrown error, never a read or write outside the arrays.
  *
- *   conv2d(x, w, out, dims)            out[N,OH,OW,CO]  = conv(x[N,H,W,C], w[KH,KW,C,CO])
+ *   conv2d(x, w, out, dims[, filterKey])  out[N,OH,OW,CO]  = conv(x[N,H,W,C], w[KH,KW,C,CO]);
+ *                                      filterKey > 0 names w's values (oneDNN keeps its reordered copy)
  *   conv2dBackpropInput(dy, w, dx, dims) dx[N,H,W,C]   = ∂/∂x  (dy[N,OH,OW,CO])
  *   conv2dBackpropFilter(x, dy, dw, dims) dw[KH,KW,C,CO] = ∂/∂w
  *   sumLeading(x, out, outer, scale)   out[j] = scale · Σ_i x[i·inner + j], inner = out.length
@@ -108,11 +109,15 @@ static int dimsArg(napi_env env, napi_value v, Dims *d) {
 }
 
 /* Parses (a, b, out, dims) and checks the three lengths against the dims. */
-static int args4(napi_env env, napi_callback_info info, float **a, float **b, float **out, Dims *d, int which) {
-  size_t argc = 4;
-  napi_value argv[4];
+static int args4(napi_env env, napi_callback_info info, float **a, float **b, float **out, Dims *d, int which, double *key) {
+  size_t argc = 5;
+  napi_value argv[5];
   size_t la, lb, lo;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) return 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || (argc != 4 && argc != 5)) return 0;
+  *key = 0;
+  napi_valuetype t;
+  if (argc == 5 && (napi_typeof(env, argv[4], &t) != napi_ok || (t != napi_undefined && (t != napi_number || napi_get_value_double(env, argv[4], key) != napi_ok || !(*key >= 0)))))
+    return 0;
   if (!dimsArg(env, argv[3], d)) return 0;
   const size_t xLen = (size_t)(d->n * d->h * d->w * d->c);
   const size_t wLen = (size_t)(d->kh * d->kw * d->c * d->co);
@@ -131,13 +136,14 @@ static const char *const CONV_NAMES[3] = {"conv2d(x, w, out, dims)", "conv2dBack
 static napi_value convolution(napi_env env, napi_callback_info info, int which) {
   float *a, *b, *out;
   Dims d;
+  double key;
   char message[128];
-  if (!args4(env, info, &a, &b, &out, &d, which)) {
+  if (!args4(env, info, &a, &b, &out, &d, which, &key) || (key > 0 && which != 0)) {
     snprintf(message, sizeof message, "%s: bad arguments or lengths", CONV_NAMES[which]);
     return throwError(env, message);
   }
 #ifdef FERNB_DNNL
-  if (dnnlOn && dnnlConv(which, a, b, out, &d)) return NULL;
+  if (dnnlOn && dnnlConv(which, a, b, out, &d, key)) return NULL;
 #endif
   const size_t scratchLen = im2colScratchFloats(&d);
   float *scratch = scratchLen ? scratchFloats(scratchLen) : NULL;
@@ -391,7 +397,8 @@ static napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   float *x, *dy, *dx;
   Dims d;
   /* Lengths as for a convolution's input gradient: dy [N,OH,OW,C] and x, dx [N,H,W,C]. */
-  if (!args4(env, info, &x, &dy, &dx, &d, 3) || d.co != d.c) return throwError(env, "maxPoolGrad(x, dy, dx, dims): bad arguments or lengths");
+  double key;
+  if (!args4(env, info, &x, &dy, &dx, &d, 3, &key) || key != 0 || d.co != d.c) return throwError(env, "maxPoolGrad(x, dy, dx, dims): bad arguments or lengths");
   const int64_t c = d.c;
   float *best = (float *)malloc(c * sizeof(float));
   int64_t *bestAt = (int64_t *)malloc(c * sizeof(int64_t));
