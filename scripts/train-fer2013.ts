@@ -18,19 +18,15 @@ import {
   createAugmenter,
   createResNet18,
   EMOTIONS,
-  evaluate,
-  findLeaks,
   initBackend,
-  loadFolderDataset,
   loadModel,
   machineDescription,
   saveModel,
   train,
-  updateModelCard,
   type AugmentOptions,
   type Stem,
 } from "../kernel/fer/index";
-import { heldOutSplit } from "../bench/faceSplit";
+import { loadFer2013Split, recordMetrics } from "./fer2013Split";
 import { parseArgs } from "../cli/args";
 
 const FLAGS = Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed"].map((name) => [name, { value: true }]));
@@ -47,17 +43,8 @@ async function main(): Promise<void> {
   await initBackend();
   console.log(`backend ${activeBackend()?.description}`);
 
-  const all = await loadFolderDataset(path.join(root, "train"));
-  const val = await loadFolderDataset(path.join(root, "val"));
-  const split = heldOutSplit(all.size);
-  const heldOut = all.subset(split.heldOut);
-  const rest = split.train;
-  const restSet = all.subset(rest);
-  const drop = new Set<number>();
-  for (const other of [val, heldOut]) for (const p of findLeaks(restSet, other).pairs) drop.add((p.a.set === 0 ? p.a : p.b).index);
-  const trainIdx = rest.filter((_, k) => !drop.has(k));
-  const trainSet = all.subset(trainIdx);
-  console.log(`train ${trainSet.size} (${drop.size} left out: near-copies of val or held-out faces) · held-out ${heldOut.size} · val ${val.size}`);
+  const { train: trainSet, heldOut, val, leftOut } = await loadFer2013Split(root);
+  console.log(`train ${trainSet.size} (${leftOut} left out: near-copies of val or held-out faces) · held-out ${heldOut.size} · val ${val.size}`);
 
   const model = createResNet18({ stem, height: 48, width: 48, channels: 1 });
   const init = a.init ? await loadModel(a.init) : undefined;
@@ -107,39 +94,14 @@ async function main(): Promise<void> {
           : undefined,
         backend: activeBackend()?.description,
         machine: machineDescription(),
-        data: { train: trainSet.fingerprint(), heldOut: heldOut.fingerprint(), val: val.fingerprint(), trainSize: trainSet.size, heldOutSize: heldOut.size, leftOutNearCopies: drop.size },
+        data: { train: trainSet.fingerprint(), heldOut: heldOut.fingerprint(), val: val.fingerprint(), trainSize: trainSet.size, heldOutSize: heldOut.size, leftOutNearCopies: leftOut },
         history: result.history,
       },
     },
     { overwrite: false, quantize: "float16" },
   );
   // The saved (float16) file itself, on val, once.
-  const saved = await loadModel(out);
-  const norm = { mean: saved.card.input.mean, std: saved.card.input.std };
-  const v = (await evaluate(saved.model, val, { normalization: norm, tta: ["flip", "tencrop"] })).toJSON() as Record<string, unknown>;
-  const h = (await evaluate(saved.model, heldOut, { normalization: norm })).toJSON() as Record<string, unknown>;
-  await updateModelCard(out, (c) => ({
-    ...c,
-    metrics: {
-      validation: {
-        data: "fer2013/val",
-        images: val.size,
-        fingerprint: val.fingerprint(),
-        usedForModelSelection: false,
-        weights: saved.card.weights.dtype,
-        singleCrop: { accuracy: v.accuracy, macroF1: v.macroF1, weightedF1: v.weightedF1, ece: v.ece },
-        tta: v.tta,
-        perClass: v.perClass,
-      },
-      heldOut: {
-        data: "fer2013/train, 3,000 faces held out (Rng(2024))",
-        images: heldOut.size,
-        usedForModelSelection: true,
-        singleCrop: { accuracy: h.accuracy, macroF1: h.macroF1 },
-      },
-    },
-  }));
-  console.log(JSON.stringify({ out, valAccuracy: v.accuracy, valMacroF1: v.macroF1, tta: v.tta && Object.fromEntries(Object.entries(v.tta as Record<string, { accuracy: number }>).map(([k, x]) => [k, x.accuracy])), heldOutAccuracy: h.accuracy }));
+  console.log(JSON.stringify({ out, ...(await recordMetrics(out, { val, heldOut })) }));
 }
 
 main().catch((e) => {
