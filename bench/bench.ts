@@ -65,7 +65,7 @@ async function measureFernb(): Promise<{ train: number; predict: number; peakRss
   const train = (BATCH * STEPS) / ((performance.now() - t) / 1000);
   const peak = peakRssMb();
   const predictOnce = async () => {
-    const p = model.predict(x) as tf.Tensor;
+    const p = model.predict(x, { batchSize: BATCH }) as tf.Tensor;
     await p.data();
     p.dispose();
   };
