@@ -9,12 +9,15 @@
  *     --out /tmp/fer-next-swa /tmp/snapshots/e57 /tmp/snapshots/e58 …
  *
  * --run: the model folder scripts/train-fer2013.ts saved (its card is the new card's basis).
+ * --windows 4,8,16: average the last 4, the last 8 and the last 16 snapshots (default: all of them)
+ * and keep the one with the best held-out macro-F1.
  * --bn-batches: Training batches of 64 for the batch-norm statistics (default 150).
- * The averaged model is saved (float16) to --out with its card, val evaluated once on the saved file.
+ * The kept average is saved (float16) to --out with its card, val evaluated once on the saved file,
+ * whether or not it beat the run's own model on held-out (the line before says).
  */
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { evaluate, initBackend, loadModel, Rng, saveModel } from "../kernel/fer/index";
+import { evaluate, initBackend, loadModel, Rng, saveModel, type FaceDataset } from "../kernel/fer/index";
 import { batchTensor } from "../kernel/fer/modelInput";
 import { parseArgs } from "../cli/args";
 import { loadFer2013Split, recordMetrics } from "./fer2013Split";
@@ -23,25 +26,16 @@ interface BatchNormLayer {
   momentum: number;
 }
 
-async function main(): Promise<void> {
-  const parsed = parseArgs("average-weights", process.argv.slice(2), { data: { value: true }, run: { value: true }, out: { value: true }, "bn-batches": { value: true } });
-  const a = parsed.flags as Record<string, string | undefined>;
-  const snapshots = parsed.positional;
-  if (!a.run || !a.out || snapshots.length < 2) throw new Error("usage: --data <fer2013> --run <model folder> --out <new folder> <snapshot> <snapshot> …");
-  const root = a.data ?? path.resolve(__dirname, "../../shared/data/fer2013");
-  const bnBatches = Number(a["bn-batches"] ?? 150);
-  await initBackend();
-  const { train, heldOut, val } = await loadFer2013Split(root);
-  const run = await loadModel(a.run);
-  const norm = { mean: run.card.input.mean, std: run.card.input.std };
+type Scores = { accuracy: number; macroF1: number };
 
-  // The mean of every weight (trainable and the batch-norm statistics) over the snapshots.
+/** The mean of every weight (trainable and the batch-norm statistics) over the snapshots, into a model. */
+async function averageOf(snapshots: readonly string[], architecture: string): Promise<tf.LayersModel> {
   const first = await loadModel(snapshots[0]);
-  if (first.model.name !== run.model.name) throw new Error(`${snapshots[0]} is a ${first.model.name}, the run a ${run.model.name}`);
   const sums = first.model.getWeights().map((w) => tf.clone(w));
-  for (const dir of snapshots.slice(1)) {
-    const { model } = await loadModel(dir);
-    if (model.name !== run.model.name) throw new Error(`${dir} is a ${model.name}, the run a ${run.model.name}`);
+  for (const dir of snapshots) {
+    const { model } = dir === snapshots[0] ? first : await loadModel(dir);
+    if (model.name !== architecture) throw new Error(`${dir} is a ${model.name}, the run a ${architecture}`);
+    if (dir === snapshots[0]) continue;
     model.getWeights().forEach((w, i) => {
       const s = tf.add(sums[i], w);
       sums[i].dispose();
@@ -49,12 +43,17 @@ async function main(): Promise<void> {
     });
     model.dispose();
   }
-  const averaged = first.model;
-  averaged.setWeights(sums.map((s) => tf.div(s, snapshots.length)));
+  first.model.setWeights(sums.map((s) => tf.div(s, snapshots.length)));
+  tf.dispose(sums);
+  return first.model;
+}
 
-  // Batch-norm statistics of the averaged weights: with momentum 1 − 1/i at batch i the moving mean
-  // and variance become the plain mean of the batches' statistics.
-  const bns = averaged.layers.filter((l) => l.getClassName() === "BatchNormalization") as unknown as BatchNormLayer[];
+/**
+ * Batch-norm statistics for the model's own weights: with momentum 1 − 1/i at batch i the moving
+ * mean and variance become the plain mean of the batches' statistics.
+ */
+function recomputeBatchNorm(model: tf.LayersModel, train: FaceDataset, norm: { mean: number; std: number }, batches: number): void {
+  const bns = model.layers.filter((l) => l.getClassName() === "BatchNormalization") as unknown as BatchNormLayer[];
   const saved = bns.map((l) => l.momentum);
   const rng = new Rng(7);
   const order = Array.from({ length: train.size }, (_, i) => i);
@@ -62,35 +61,68 @@ async function main(): Promise<void> {
     const j = rng.int(i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
-  const batches = Math.min(bnBatches, Math.floor(train.size / 64));
   for (let b = 0; b < batches; b++) {
     for (const l of bns) l.momentum = 1 - 1 / (b + 1);
     tf.tidy(() => {
-      averaged.apply(batchTensor(train, order.slice(b * 64, (b + 1) * 64), norm), { training: true });
+      model.apply(batchTensor(train, order.slice(b * 64, (b + 1) * 64), norm), { training: true });
     });
   }
   bns.forEach((l, i) => (l.momentum = saved[i]));
+}
 
-  const score = async (model: tf.LayersModel) => (await evaluate(model, heldOut, { normalization: norm, progress: false })).toJSON() as { accuracy: number; macroF1: number };
-  const before = await score(run.model);
-  const after = await score(averaged);
-  console.log(`held-out: run ${(before.accuracy * 100).toFixed(2)}% (macro-F1 ${before.macroF1.toFixed(4)}) · averaged over ${snapshots.length} ${(after.accuracy * 100).toFixed(2)}% (macro-F1 ${after.macroF1.toFixed(4)})`);
+async function main(): Promise<void> {
+  const flags = { data: { value: true }, run: { value: true }, out: { value: true }, "bn-batches": { value: true }, windows: { value: true } };
+  const parsed = parseArgs("average-weights", process.argv.slice(2), flags);
+  const a = parsed.flags as Record<string, string | undefined>;
+  const snapshots = parsed.positional;
+  if (!a.run || !a.out || snapshots.length < 2) throw new Error("usage: --data <fer2013> --run <model folder> --out <new folder> [--windows 4,8] <snapshot> <snapshot> … (oldest first)");
+  const windows = (a.windows ?? String(snapshots.length)).split(",").map(Number);
+  if (windows.some((k) => !Number.isInteger(k) || k < 2 || k > snapshots.length)) throw new Error(`--windows: each a whole number from 2 to ${snapshots.length}`);
+  const root = a.data ?? path.resolve(__dirname, "../../shared/data/fer2013");
+  await initBackend();
+  const { train, heldOut, val } = await loadFer2013Split(root);
+  const run = await loadModel(a.run);
+  const norm = { mean: run.card.input.mean, std: run.card.input.std };
+  const batches = Math.min(Number(a["bn-batches"] ?? 150), Math.floor(train.size / 64));
+  const score = async (model: tf.LayersModel): Promise<Scores> => {
+    const e = (await evaluate(model, heldOut, { normalization: norm, progress: false })).toJSON() as Scores;
+    return { accuracy: e.accuracy, macroF1: e.macroF1 };
+  };
+  const pct = (s: Scores) => `${(s.accuracy * 100).toFixed(2)}% (macro-F1 ${s.macroF1.toFixed(4)})`;
+  const runScores = await score(run.model);
+  console.log(`held-out: the run's model ${pct(runScores)}`);
 
+  // Each window (the last k snapshots), scored on held-out; the best by macro-F1 is kept.
+  let best: { k: number; model: tf.LayersModel; scores: Scores } | undefined;
+  const tried: Record<string, Scores> = {};
+  for (const k of windows) {
+    const model = await averageOf(snapshots.slice(-k), run.model.name);
+    recomputeBatchNorm(model, train, norm, batches);
+    const scores = await score(model);
+    tried[`last ${k}`] = scores;
+    console.log(`held-out: the mean of the last ${k} ${pct(scores)}`);
+    if (!best || scores.macroF1 > best.scores.macroF1) {
+      best?.model.dispose();
+      best = { k, model, scores };
+    } else model.dispose();
+  }
+  const chosen = best!;
+  const used = snapshots.slice(-chosen.k);
   const training = run.card.training as Record<string, unknown>;
-  await saveModel(averaged, a.out, {
+  await saveModel(chosen.model, a.out, {
     ...run.card,
     training: {
       ...training,
       averaged: {
-        snapshots: snapshots.map((s) => path.basename(path.resolve(s))),
+        snapshots: used.map((s) => path.basename(path.resolve(s))),
         batchNormBatches: batches,
-        heldOut: { run: before, averaged: after },
-        how: "the mean of each weight over the snapshots; batch-norm statistics recomputed on Training batches (an exact mean over them)",
+        heldOut: { run: runScores, ...tried },
+        how: "the mean of each weight over the last snapshots of the run (the window chosen by held-out macro-F1); batch-norm statistics recomputed on Training batches (an exact mean over them)",
       },
-      selectedOn: "held-out macro-F1 (3,000 faces of FER2013 Training, Rng(2024)): the epoch, and the averaged weights against the run's own model; val was not used",
+      selectedOn: "held-out macro-F1 (3,000 faces of FER2013 Training, Rng(2024)): the epoch, the window of averaged epochs, and averaged against the run's own model; val was not used",
     },
   }, { overwrite: false, quantize: "float16" });
-  console.log(JSON.stringify({ out: a.out, heldOut: { run: before.accuracy, averaged: after.accuracy }, ...(await recordMetrics(a.out, { val, heldOut })) }));
+  console.log(JSON.stringify({ out: a.out, window: chosen.k, heldOut: { run: runScores.accuracy, averaged: chosen.scores.accuracy }, ...(await recordMetrics(a.out, { val, heldOut })) }));
 }
 
 main().catch((e) => {
