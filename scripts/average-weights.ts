@@ -11,6 +11,7 @@
  * --run: the model folder scripts/train-fer2013.ts saved (its card is the new card's basis).
  * --windows 4,8,16: average the last 4, the last 8 and the last 16 snapshots (default: all of them)
  * and keep the one with the best held-out macro-F1.
+ * --held-out-only: score the windows on held-out and stop (nothing saved, val not touched).
  * --bn-batches: Training batches of 64 for the batch-norm statistics (default 150).
  * The kept average is saved (float16) to --out with its card, val evaluated once on the saved file,
  * whether or not it beat the run's own model on held-out (the line before says).
@@ -71,11 +72,12 @@ function recomputeBatchNorm(model: tf.LayersModel, train: FaceDataset, norm: { m
 }
 
 async function main(): Promise<void> {
-  const flags = { data: { value: true }, run: { value: true }, out: { value: true }, "bn-batches": { value: true }, windows: { value: true } };
+  const flags = { data: { value: true }, run: { value: true }, out: { value: true }, "bn-batches": { value: true }, windows: { value: true }, "held-out-only": { value: false } };
   const parsed = parseArgs("average-weights", process.argv.slice(2), flags);
   const a = parsed.flags as Record<string, string | undefined>;
   const snapshots = parsed.positional;
-  if (!a.run || !a.out || snapshots.length < 2) throw new Error("usage: --data <fer2013> --run <model folder> --out <new folder> [--windows 4,8] <snapshot> <snapshot> … (oldest first)");
+  const heldOutOnly = a["held-out-only"] !== undefined;
+  if (!a.run || (!a.out && !heldOutOnly) || snapshots.length < 2) throw new Error("usage: --data <fer2013> --run <model folder> --out <new folder> [--windows 4,8] <snapshot> <snapshot> … (oldest first)");
   const windows = (a.windows ?? String(snapshots.length)).split(",").map(Number);
   if (windows.some((k) => !Number.isInteger(k) || k < 2 || k > snapshots.length)) throw new Error(`--windows: each a whole number from 2 to ${snapshots.length}`);
   const root = a.data ?? path.resolve(__dirname, "../../shared/data/fer2013");
@@ -107,9 +109,10 @@ async function main(): Promise<void> {
     } else model.dispose();
   }
   const chosen = best!;
+  if (heldOutOnly) return;
   const used = snapshots.slice(-chosen.k);
   const training = run.card.training as Record<string, unknown>;
-  await saveModel(chosen.model, a.out, {
+  await saveModel(chosen.model, a.out!, {
     ...run.card,
     training: {
       ...training,
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
       selectedOn: "held-out macro-F1 (3,000 faces of FER2013 Training, Rng(2024)): the epoch, the window of averaged epochs, and averaged against the run's own model; val was not used",
     },
   }, { overwrite: false, quantize: "float16" });
-  console.log(JSON.stringify({ out: a.out, window: chosen.k, heldOut: { run: runScores.accuracy, averaged: chosen.scores.accuracy }, ...(await recordMetrics(a.out, { val, heldOut })) }));
+  console.log(JSON.stringify({ out: a.out, window: chosen.k, heldOut: { run: runScores.accuracy, averaged: chosen.scores.accuracy }, ...(await recordMetrics(a.out!, { val, heldOut })) }));
 }
 
 main().catch((e) => {
