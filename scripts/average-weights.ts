@@ -31,12 +31,15 @@ type Scores = { accuracy: number; macroF1: number };
 
 /** The mean of every weight (trainable and the batch-norm statistics) over the snapshots, into a model. */
 async function averageOf(snapshots: readonly string[], architecture: string): Promise<tf.LayersModel> {
-  const first = await loadModel(snapshots[0]);
-  const sums = first.model.getWeights().map((w) => tf.clone(w));
-  for (const dir of snapshots) {
-    const { model } = dir === snapshots[0] ? first : await loadModel(dir);
+  const load = async (dir: string) => {
+    const { model } = await loadModel(dir);
     if (model.name !== architecture) throw new Error(`${dir} is a ${model.name}, the run a ${architecture}`);
-    if (dir === snapshots[0]) continue;
+    return model;
+  };
+  const first = await load(snapshots[0]);
+  const sums = first.getWeights().map((w) => tf.clone(w));
+  for (const dir of snapshots.slice(1)) {
+    const model = await load(dir);
     model.getWeights().forEach((w, i) => {
       const s = tf.add(sums[i], w);
       sums[i].dispose();
@@ -44,9 +47,9 @@ async function averageOf(snapshots: readonly string[], architecture: string): Pr
     });
     model.dispose();
   }
-  first.model.setWeights(sums.map((s) => tf.div(s, snapshots.length)));
+  first.setWeights(sums.map((s) => tf.div(s, snapshots.length)));
   tf.dispose(sums);
-  return first.model;
+  return first;
 }
 
 /**
@@ -56,12 +59,7 @@ async function averageOf(snapshots: readonly string[], architecture: string): Pr
 function recomputeBatchNorm(model: tf.LayersModel, train: FaceDataset, norm: { mean: number; std: number }, batches: number): void {
   const bns = model.layers.filter((l) => l.getClassName() === "BatchNormalization") as unknown as BatchNormLayer[];
   const saved = bns.map((l) => l.momentum);
-  const rng = new Rng(7);
-  const order = Array.from({ length: train.size }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = new Rng(7).shuffle(Array.from({ length: train.size }, (_, i) => i));
   for (let b = 0; b < batches; b++) {
     for (const l of bns) l.momentum = 1 - 1 / (b + 1);
     tf.tidy(() => {

@@ -249,7 +249,7 @@ function relu(args: KernelArgs): Info {
 /** Relu's gradient (./trainingKernels.ts): dx = dy where x > 0, else 0, in one pass. */
 function reluGrad(args: KernelArgs): Info {
   const { x, dy } = args.inputs as { x: Info; dy: Info };
-  const same = x.dtype === "float32" && dy.dtype === "float32" && x.shape.length === dy.shape.length && x.shape.every((d, i) => d === dy.shape[i]);
+  const same = x.dtype === "float32" && dy.dtype === "float32" && tf.util.arraysEqual(x.shape, dy.shape);
   if (!addon || !same) throw new Error(`${RELU_GRAD_KERNEL}: x and dy must be float32 tensors of one shape`);
   const dx = args.backend.makeOutput(x.shape, "float32");
   if (x.shape.every((d) => d > 0)) addon.reluGrad(heapF32(args.backend, x), heapF32(args.backend, dy), heapF32(args.backend, dx));
@@ -285,7 +285,7 @@ function batchNormTraining(args: KernelArgs): Info[] {
 function batchNormTrainingGrad(args: KernelArgs): Info[] {
   const { x, dy, mean, variance, scale, dMean, dVariance } = args.inputs as Record<string, Info | undefined> as { x: Info; dy: Info; mean: Info; variance: Info; scale?: Info; dMean?: Info; dVariance?: Info };
   const c = channelsOf(x, mean, variance, scale, dMean, dVariance);
-  const sameShape = dy.dtype === "float32" && dy.shape.length === x.shape.length && dy.shape.every((d, i) => d === x.shape[i]);
+  const sameShape = dy.dtype === "float32" && tf.util.arraysEqual(dy.shape, x.shape);
   if (!addon || !c || !sameShape) throw new Error(`${BATCH_NORM_TRAINING_GRAD_KERNEL}: x and dy must be float32 tensors of one shape, the statistics float32 [channels]`);
   const b = args.backend;
   const dx = b.makeOutput(x.shape, "float32");
@@ -324,7 +324,7 @@ export const SGD_NESTEROV_KERNEL = "FernbSgdNesterov";
 function sgdNesterov(args: KernelArgs): Info[] {
   const { w, g, v } = args.inputs as { w: Info; g: Info; v: Info };
   const { lr, momentum, weightDecay } = args.attrs as { lr: number; momentum: number; weightDecay: number };
-  const same = (t: Info) => t.dtype === "float32" && t.shape.length === w.shape.length && t.shape.every((d, i) => d === w.shape[i]);
+  const same = (t: Info) => t.dtype === "float32" && tf.util.arraysEqual(t.shape, w.shape);
   if (!addon || ![w, g, v].every(same)) throw new Error(`${SGD_NESTEROV_KERNEL}: w, g and v must be float32 tensors of one shape`);
   const wOut = args.backend.makeOutput(w.shape, "float32");
   const vOut = args.backend.makeOutput(w.shape, "float32");

@@ -178,8 +178,8 @@ static DnnlEntry *dnnlFind(int which, const Dims *d) {
 }
 
 /* The slot for filterKey in a forward entry: found (*hit = 1), or, on the key's second sighting,
- * the least recently used one, emptied for it (*hit = 0); NULL on its first sighting (remembered,
- * nothing kept) or when a buffer cannot be allocated. */
+ * the least recently used one, emptied (key 0) for the caller to fill and then name (*hit = 0);
+ * NULL on its first sighting (remembered, nothing kept) or when a buffer cannot be allocated. */
 static DnnlFilterSlot *dnnlFilterSlot(DnnlEntry *e, double filterKey, int *hit) {
   DnnlFilterSlot *lru = &e->slots[0];
   for (int i = 0; i < DNNL_FILTER_SLOTS; i++) {
@@ -200,7 +200,7 @@ static DnnlFilterSlot *dnnlFilterSlot(DnnlEntry *e, double filterKey, int *hit) 
   }
   if (!lru->buffer) lru->buffer = aligned_alloc(64, (e->innerBytes + 63) / 64 * 64);
   if (!lru->buffer) return NULL;
-  lru->key = filterKey;
+  lru->key = 0;
   lru->lastUse = ++dnnlClock;
   *hit = 0;
   return lru;
@@ -217,33 +217,22 @@ static int dnnlConv(int which, const float *a, const float *b, float *out, const
       dnnl_memory_set_data_handle(e->filter, (void *)filter) != dnnl_success ||
       dnnl_memory_set_data_handle(e->other, (void *)other) != dnnl_success)
     return 0;
-  int reordered = 0;
-  if (!e->plainFilter && which == 0 && filterKey > 0) {
-    DnnlFilterSlot *slot = dnnlFilterSlot(e, filterKey, &reordered);
-    if (slot) {
-      if (!reordered) slot->key = 0;  /* until the reorder below has filled it */
-      if (dnnl_memory_set_data_handle(e->inner, slot->buffer) != dnnl_success) return 0;
-      if (!reordered) {
-        dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->filter}, {DNNL_ARG_TO, e->inner}};
-        if (dnnl_primitive_execute(e->reorder, dnnlStream, 2, r) != dnnl_success) return 0;
-        slot->key = filterKey;
-      }
-      reordered = 1;
-    }
+  /* The filter in the primitive's layout: in its kept slot (forward calls that name it), else in
+   * the shared buffer; reordered into it unless the slot already holds it. */
+  int kept = 0;
+  DnnlFilterSlot *slot = !e->plainFilter && which == 0 && filterKey > 0 ? dnnlFilterSlot(e, filterKey, &kept) : NULL;
+  if (!e->plainFilter && !slot && e->innerBytes > dnnlFilterBytes) {
+    free(dnnlFilterBuffer);
+    dnnlFilterBuffer = aligned_alloc(64, (e->innerBytes + 63) / 64 * 64);
+    dnnlFilterBytes = dnnlFilterBuffer ? e->innerBytes : 0;
+    if (!dnnlFilterBuffer) return 0;
   }
-  if (!e->plainFilter && !reordered) {
-    if (e->innerBytes > dnnlFilterBytes) {
-      free(dnnlFilterBuffer);
-      dnnlFilterBuffer = aligned_alloc(64, (e->innerBytes + 63) / 64 * 64);
-      dnnlFilterBytes = dnnlFilterBuffer ? e->innerBytes : 0;
-      if (!dnnlFilterBuffer) return 0;
-    }
-    if (dnnl_memory_set_data_handle(e->inner, dnnlFilterBuffer) != dnnl_success) return 0;
-  }
+  if (!e->plainFilter && dnnl_memory_set_data_handle(e->inner, slot ? slot->buffer : dnnlFilterBuffer) != dnnl_success) return 0;
   dnnl_memory_t w = e->plainFilter ? e->filter : e->inner;
-  if (which != 2 && e->reorder && !reordered) {
+  if (which != 2 && e->reorder && !kept) {
     dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, e->filter}, {DNNL_ARG_TO, e->inner}};
     if (dnnl_primitive_execute(e->reorder, dnnlStream, 2, r) != dnnl_success) return 0;
+    if (slot) slot->key = filterKey;  /* only once it holds the filter */
   }
   dnnl_exec_arg_t args[3];
   if (which == 0) {

@@ -230,15 +230,11 @@ static napi_value BatchNorm(napi_env env, napi_callback_info info) {
 /* ---- Batch norm in training mode: this batch's statistics, and the gradient through them ---- */
 
 /* Per-channel mean and biased variance of x[rows, c], as two passes with float64 accumulators (the
- * variance from the squared float32 differences to the float32 mean, like tf.moments). */
+ * mean as sumLeading computes it; the variance from the squared float32 differences to the float32
+ * mean, like tf.moments). */
 __attribute__((target_clones("avx2", "default")))
 static void channelMoments(const float *x, int64_t rows, int64_t c, double *acc, float *mean, float *variance) {
-  memset(acc, 0, c * sizeof(double));
-  for (int64_t r = 0; r < rows; r++) {
-    const float *row = x + r * c;
-    for (int64_t j = 0; j < c; j++) acc[j] += row[j];
-  }
-  for (int64_t j = 0; j < c; j++) mean[j] = (float)(acc[j] / (double)rows);
+  sumRows(x, mean, rows, c, 1.0 / (double)rows, acc);
   memset(acc, 0, c * sizeof(double));
   for (int64_t r = 0; r < rows; r++) {
     const float *row = x + r * c;
