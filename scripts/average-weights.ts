@@ -9,6 +9,8 @@
  *     --out /tmp/fer-next-swa /tmp/snapshots/e57 /tmp/snapshots/e58 …
  *
  * --run: the model folder scripts/train-fer2013.ts saved (its card is the new card's basis).
+ * --epochs-of <checkpoint folder> [--from N]: the snapshots are the epochs that run kept
+ * (`epochs/e<N>`, train-fer2013 keeps them), from epoch N on (default 1), instead of listing them.
  * --windows 4,8,16: average the last 4, the last 8 and the last 16 snapshots (default: all of them)
  * and keep the one with the best held-out macro-F1.
  * --held-out-only: score the windows on held-out and stop (nothing saved, val not touched).
@@ -21,6 +23,7 @@ import * as tf from "@tensorflow/tfjs";
 import { evaluate, initBackend, loadModel, Rng, saveModel, type FaceDataset } from "../kernel/fer/index";
 import { batchTensor } from "../kernel/fer/modelInput";
 import { parseArgs } from "../cli/args";
+import { keptEpochDirs } from "../kernel/fer/training/checkpoint";
 import { loadFer2013Split, recordMetrics } from "./fer2013Split";
 
 interface BatchNormLayer {
@@ -70,10 +73,10 @@ function recomputeBatchNorm(model: tf.LayersModel, train: FaceDataset, norm: { m
 }
 
 async function main(): Promise<void> {
-  const flags = { data: { value: true }, run: { value: true }, out: { value: true }, "bn-batches": { value: true }, windows: { value: true }, "held-out-only": { value: false } };
+  const flags = { data: { value: true }, run: { value: true }, out: { value: true }, "bn-batches": { value: true }, windows: { value: true }, "held-out-only": { value: false }, "epochs-of": { value: true }, from: { value: true } };
   const parsed = parseArgs("average-weights", process.argv.slice(2), flags);
   const a = parsed.flags as Record<string, string | undefined>;
-  const snapshots = parsed.positional;
+  const snapshots = a["epochs-of"] ? keptEpochDirs(a["epochs-of"], Number(a.from ?? 1)) : parsed.positional;
   const heldOutOnly = a["held-out-only"] !== undefined;
   if (!a.run || (!a.out && !heldOutOnly) || snapshots.length < 2) throw new Error("usage: --data <fer2013> --run <model folder> --out <new folder> [--windows 4,8] <snapshot> <snapshot> … (oldest first)");
   const windows = (a.windows ?? String(snapshots.length)).split(",").map(Number);

@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     seed: Number(a.seed ?? 42),
     checkpointDir: a.checkpoints,
     resume: a.checkpoints !== undefined,
+    keepEpochWeights: a.checkpoints !== undefined,
     restoreBest: true,
     normalization,
     augment: createAugmenter(augmentation),

@@ -8,6 +8,7 @@ import { createResNet18, LAST_CONV_LAYER, type ResNetConfig } from "../../kernel
 import { cosineLearningRate, train, type TrainEvent, type TrainOptions } from "../../kernel/fer/train";
 import { loadModel, saveModel, updateModelCard } from "../../kernel/fer/modelIO";
 import { EMOTIONS } from "../../kernel/fer/labels";
+import { keptEpochDirs } from "../../kernel/fer/training/checkpoint";
 import { SyntheticFaces } from "../helpers/syntheticFaces";
 
 const tiny: Partial<ResNetConfig> = { height: 12, width: 12, stem: "cifar", widths: [4, 8, 8, 8], blocks: [1, 1, 1, 1] };
@@ -115,6 +116,28 @@ test("exact resume: 2 + 2 epochs from a checkpoint give the same weights as 4 st
   const b = resumed.getWeights();
   assert.equal(a.length, b.length);
   for (let i = 0; i < a.length; i++) assert.deepEqual(a[i].dataSync(), b[i].dataSync(), `weight ${i} (${straight.weights[i].name})`);
+});
+
+test("keepEpochWeights keeps each epoch's weights (epochs/e<N>, also across a resume), the last one equal to last/", async () => {
+  const data = new SyntheticFaces(16, 12, 12);
+  const dir = tmp();
+  const options: Partial<TrainOptions> = { ...quiet, epochs: 3, checkpointDir: dir, keepEpochWeights: true, restoreBest: false };
+  await train(createResNet18(tiny), data, undefined, { ...options, stopAfterEpochs: 2 });
+  // The flag is not part of the run's identity: a resume without it continues the run (and keeps no more).
+  const model = createResNet18(tiny);
+  await train(model, data, undefined, { ...options, resume: true });
+  assert.deepEqual(keptEpochDirs(dir).map((d) => path.basename(d)), ["e1", "e2", "e3"]);
+  assert.deepEqual(keptEpochDirs(dir, 2).map((d) => path.basename(d)), ["e2", "e3"]);
+  const e1 = await loadModel(keptEpochDirs(dir)[0]);
+  const e3 = await loadModel(keptEpochDirs(dir)[2]);
+  assert.equal(e3.card.weights.dtype, "float16");
+  // e3 is the model after the last epoch (to float16 precision); e1 differs from it.
+  const w = model.getWeights()[0].dataSync();
+  const w3 = e3.model.getWeights()[0].dataSync();
+  const w1 = e1.model.getWeights()[0].dataSync();
+  assert.ok(w.every((v, i) => Math.abs(v - w3[i]) <= 1e-3 * Math.max(1, Math.abs(v))), "e3 = final weights");
+  assert.ok(w.some((v, i) => Math.abs(v - w1[i]) > 1e-3), "e1 differs from the final weights");
+  assert.throws(() => keptEpochDirs(tmp()), /kept no epoch weights/);
 });
 
 test("a checkpoint folder with a run is never overwritten by surprise; a changed recipe cannot resume", async () => {

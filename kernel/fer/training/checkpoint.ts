@@ -7,7 +7,7 @@
  * A complete checkpoint exists at every moment (`last` or `last.old`).
  */
 import * as tf from "@tensorflow/tfjs";
-import { promises as fs, existsSync } from "node:fs";
+import { promises as fs, existsSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { decodeTensors, encodeTensors, loadModel, saveModel, writeAtomic, type ModelCard } from "../modelIO";
 import type { RecordedOptions, RunState, SaveableOptimizer, TrainCallback } from "./run";
@@ -20,7 +20,7 @@ export type CheckpointCard = Omit<ModelCard, "weights" | "format" | "version" | 
 
 /** The options that must match for a resume to continue the same run. */
 function runIdentity(o: RecordedOptions): string {
-  const { stopAfterEpochs: _a, resume: _b, checkpointDir: _c, ...rest } = o;
+  const { stopAfterEpochs: _a, resume: _b, checkpointDir: _c, keepEpochWeights: _d, ...rest } = o;
   return JSON.stringify(rest);
 }
 
@@ -88,7 +88,7 @@ export async function openRun<O extends RecordedOptions>(
   }
   if (!resume || !saved) return { state: fresh };
   if (runIdentity(saved.state.options) !== runIdentity(fresh.options)) {
-    throw new Error(`The options differ from the run saved in ${checkpointDir}; an exact resume needs the same options (only epochs-per-call and checkpointDir may change).`);
+    throw new Error(`The options differ from the run saved in ${checkpointDir}; an exact resume needs the same options (only epochs-per-call, checkpointDir and keepEpochWeights may change).`);
   }
   if (saved.state.dataFingerprint !== fresh.dataFingerprint) {
     throw new Error(`The training data differs from the data of the run saved in ${checkpointDir} (fingerprint ${saved.state.dataFingerprint.slice(0, 12)}… vs ${fresh.dataFingerprint.slice(0, 12)}…).`);
@@ -118,12 +118,40 @@ export async function openRun<O extends RecordedOptions>(
   return { state, bestWeights };
 }
 
-/** Writes `last/` after every epoch and `best/` at each new best (the card as `card()` says then). */
-export function checkpointCallback(dir: string, card: () => CheckpointCard): TrainCallback {
+/** The folder that holds epoch `epoch`'s weights when a run keeps them (`keepEpochWeights`). */
+export function epochWeightsDir(checkpointDir: string, epoch: number): string {
+  return path.join(checkpointDir, "epochs", `e${epoch}`);
+}
+
+/** The epoch folders a run kept, from epoch `from` on, oldest first. */
+export function keptEpochDirs(checkpointDir: string, from = 1): string[] {
+  const dir = path.join(checkpointDir, "epochs");
+  if (!existsSync(dir)) throw new Error(`${dir} does not exist: the run kept no epoch weights (train with keepEpochWeights: true).`);
+  return readdirSync(dir)
+    .map((name) => ({ name, epoch: Number(/^e(\d+)$/.exec(name)?.[1] ?? NaN) }))
+    .filter((e) => e.epoch >= from)
+    .sort((x, y) => x.epoch - y.epoch)
+    .map((e) => path.join(dir, e.name));
+}
+
+/**
+ * Writes `last/` after every epoch and `best/` at each new best (the card as `card()` says then);
+ * with `keepEpochs`, also the epoch's weights alone (float16, no optimizer state) to `epochs/e<N>`.
+ * A resumed run rewrites the epoch folders it trains again.
+ */
+export function checkpointCallback(dir: string, card: () => CheckpointCard, keepEpochs = false): TrainCallback {
   return {
-    async onEpoch(run, { best }) {
+    async onEpoch(run, { best, record }) {
       await writeCheckpoint(dir, "last", run.model, run.optimizer, run.state, card());
       if (best) await writeCheckpoint(dir, "best", run.model, run.optimizer, run.state, card());
+      if (keepEpochs) {
+        const final = epochWeightsDir(dir, record.epoch);
+        const tmp = `${final}.tmp`;
+        await fs.rm(tmp, { recursive: true, force: true });
+        await saveModel(run.model, tmp, card(), { quantize: "float16" });
+        await fs.rm(final, { recursive: true, force: true });
+        await fs.rename(tmp, final);
+      }
     },
   };
 }

@@ -20,6 +20,7 @@ export interface RecordedOptions {
   stopAfterEpochs?: number;
   resume: boolean;
   checkpointDir?: string;
+  keepEpochWeights?: boolean;
 }
 
 /** Where a run stands: what a checkpoint holds besides weights and optimizer state. */
