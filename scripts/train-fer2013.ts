@@ -9,6 +9,8 @@
  * the held-out slice (findLeaks) are left out of training, so neither figure is inflated by copies.
  * Val is evaluated once, on the saved file, at the end: that is the figure the card and README report.
  * Stop it at any time (Ctrl-C); the same command resumes from the last finished epoch.
+ * With --checkpoints every epoch's weights are also kept (<checkpoints>/epochs/e<N>) for
+ * scripts/average-weights.ts. --augment: a preset or JSON options; --mixup 0.2: mixup's alpha.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -29,7 +31,7 @@ import {
 import { loadFer2013Split, recordMetrics } from "./fer2013Split";
 import { parseArgs } from "../cli/args";
 
-const FLAGS = Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed"].map((name) => [name, { value: true }]));
+const FLAGS = Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed", "mixup"].map((name) => [name, { value: true }]));
 
 async function main(): Promise<void> {
   const a = parseArgs("train-fer2013", process.argv.slice(2), FLAGS).flags as Record<string, string | undefined>;
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     warmupEpochs: 0.3,
     weightDecay: 5e-4,
     labelSmoothing: 0.1,
+    ...(a.mixup ? { mixup: Number(a.mixup) } : {}),
     classBalance: "none",
     seed: Number(a.seed ?? 42),
     checkpointDir: a.checkpoints,
