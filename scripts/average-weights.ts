@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   const a = parsed.flags as Record<string, string | undefined>;
   const snapshots = a["epochs-of"] ? keptEpochDirs(a["epochs-of"], Number(a.from ?? 1)) : parsed.positional;
   const heldOutOnly = a["held-out-only"] !== undefined;
-  if (!a.run || (!a.out && !heldOutOnly) || snapshots.length < 2) throw new Error("usage: --data <fer2013> --run <model folder> --out <new folder> [--windows 4,8] <snapshot> <snapshot> … (oldest first)");
+  if (!a.run || (!a.out && !heldOutOnly) || snapshots.length < 2) throw new Error("usage: --data <fer2013> --run <model folder> --out <new folder> [--windows 4,8] (<snapshot> <snapshot> … oldest first | --epochs-of <checkpoint folder> [--from N])");
   const windows = (a.windows ?? String(snapshots.length)).split(",").map(Number);
   if (windows.some((k) => !Number.isInteger(k) || k < 2 || k > snapshots.length)) throw new Error(`--windows: each a whole number from 2 to ${snapshots.length}`);
   const root = a.data ?? path.resolve(__dirname, "../../shared/data/fer2013");

@@ -56,6 +56,9 @@ async function main(): Promise<void> {
   const augmentName = a.augment ?? "standard";
   const augmentation = augmentName.trim().startsWith("{") ? (JSON.parse(augmentName) as AugmentOptions) : AUGMENT_PRESETS[augmentName as keyof typeof AUGMENT_PRESETS];
   if (!augmentation) throw new Error(`--augment ${augmentName}: not a preset (${Object.keys(AUGMENT_PRESETS).join(", ")}) or JSON options.`);
+  // Unset stays unset (not 0), so runs checkpointed before --mixup existed still resume.
+  const mixup = a.mixup === undefined ? undefined : Number(a.mixup);
+  if (mixup !== undefined && !(mixup >= 0)) throw new Error(`--mixup ${a.mixup}: mixup's alpha, a number ≥ 0 (0.2 is usual; 0 turns it off).`);
   const result = await train(model, trainSet, heldOut, {
     epochs,
     batchSize: 64,
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
     warmupEpochs: 0.3,
     weightDecay: 5e-4,
     labelSmoothing: 0.1,
-    ...(a.mixup ? { mixup: Number(a.mixup) } : {}),
+    mixup,
     classBalance: "none",
     seed: Number(a.seed ?? 42),
     checkpointDir: a.checkpoints,

@@ -24,23 +24,31 @@ function runIdentity(o: RecordedOptions): string {
   return JSON.stringify(rest);
 }
 
-export async function writeCheckpoint<O extends RecordedOptions>(dir: string, name: string, model: tf.LayersModel, optimizer: SaveableOptimizer, state: RunState<O>, card: CheckpointCard): Promise<void> {
-  const final = path.join(dir, name);
+/**
+ * Replaces folder `final` with what `fill` writes into a fresh `<final>.tmp`, swapping through
+ * `<final>.old` so that a complete folder exists at every moment (`final` or `final.old`).
+ */
+async function replaceFolder(final: string, fill: (tmp: string) => Promise<unknown>): Promise<void> {
   const tmp = `${final}.tmp`;
   const old = `${final}.old`;
   await fs.rm(tmp, { recursive: true, force: true });
-  await saveModel(model, tmp, card);
-  const optimizerState = optimizer.state();
-  const { specs, data } = await encodeTensors(optimizerState);
-  // state() returns the slot variables themselves plus fresh scalars (AdamW's step): free those.
-  for (const t of Object.values(optimizerState)) if (!(t instanceof tf.Variable)) t.dispose();
-  await writeAtomic(path.join(tmp, "optimizer.bin"), data);
-  await writeAtomic(path.join(tmp, "state.json"), JSON.stringify({ ...state, optimizerSpecs: specs }, null, 2));
-  // Swap folders so that a complete checkpoint exists at every moment (`last` or `last.old`).
+  await fill(tmp);
   await fs.rm(old, { recursive: true, force: true });
   if (existsSync(final)) await fs.rename(final, old);
   await fs.rename(tmp, final);
   await fs.rm(old, { recursive: true, force: true });
+}
+
+export async function writeCheckpoint<O extends RecordedOptions>(dir: string, name: string, model: tf.LayersModel, optimizer: SaveableOptimizer, state: RunState<O>, card: CheckpointCard): Promise<void> {
+  await replaceFolder(path.join(dir, name), async (tmp) => {
+    await saveModel(model, tmp, card);
+    const optimizerState = optimizer.state();
+    const { specs, data } = await encodeTensors(optimizerState);
+    // state() returns the slot variables themselves plus fresh scalars (AdamW's step): free those.
+    for (const t of Object.values(optimizerState)) if (!(t instanceof tf.Variable)) t.dispose();
+    await writeAtomic(path.join(tmp, "optimizer.bin"), data);
+    await writeAtomic(path.join(tmp, "state.json"), JSON.stringify({ ...state, optimizerSpecs: specs }, null, 2));
+  });
 }
 
 /**
@@ -118,14 +126,13 @@ export async function openRun<O extends RecordedOptions>(
   return { state, bestWeights };
 }
 
-/** The folder that holds epoch `epoch`'s weights when a run keeps them (`keepEpochWeights`). */
-export function epochWeightsDir(checkpointDir: string, epoch: number): string {
-  return path.join(checkpointDir, "epochs", `e${epoch}`);
-}
+/** Where a run that keeps its epochs' weights (`keepEpochWeights`) puts them: `epochs/e<N>`. */
+const EPOCHS_FOLDER = "epochs";
+const epochFolderName = (epoch: number) => `e${epoch}`;
 
 /** The epoch folders a run kept, from epoch `from` on, oldest first. */
 export function keptEpochDirs(checkpointDir: string, from = 1): string[] {
-  const dir = path.join(checkpointDir, "epochs");
+  const dir = path.join(checkpointDir, EPOCHS_FOLDER);
   if (!existsSync(dir)) throw new Error(`${dir} does not exist: the run kept no epoch weights (train with keepEpochWeights: true).`);
   return readdirSync(dir)
     .map((name) => ({ name, epoch: Number(/^e(\d+)$/.exec(name)?.[1] ?? NaN) }))
@@ -145,12 +152,7 @@ export function checkpointCallback(dir: string, card: () => CheckpointCard, keep
       await writeCheckpoint(dir, "last", run.model, run.optimizer, run.state, card());
       if (best) await writeCheckpoint(dir, "best", run.model, run.optimizer, run.state, card());
       if (keepEpochs) {
-        const final = epochWeightsDir(dir, record.epoch);
-        const tmp = `${final}.tmp`;
-        await fs.rm(tmp, { recursive: true, force: true });
-        await saveModel(run.model, tmp, card(), { quantize: "float16" });
-        await fs.rm(final, { recursive: true, force: true });
-        await fs.rename(tmp, final);
+        await replaceFolder(path.join(dir, EPOCHS_FOLDER, epochFolderName(record.epoch)), (tmp) => saveModel(run.model, tmp, card(), { quantize: "float16" }));
       }
     },
   };
