@@ -2,7 +2,7 @@
  * A model card travels with the model (in a repository, a release, an e-mail): it must not carry
  * the folders of the machine that trained it (home folders, user names, cache layouts). saveModel
  * and updateModelCard pass every card through `withoutMachinePaths`: any string that is an absolute
- * path (`/root/.cache/fernb/runs/x`, `~/runs/x`, `C:\Users\me\runs\x`, `file:///...`) is replaced by
+ * path (`/home/me/.cache/fernb/runs/x`, `~/runs/x`, `C:\Users\me\runs\x`, `file:///...`) is replaced by
  * its last component (`x`), which still tells a reader which run or folder it was.
  */
 import * as path from "node:path";

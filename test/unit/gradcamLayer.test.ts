@@ -5,7 +5,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { createResNet18 } from "../../kernel/fer/resnet";
@@ -72,7 +72,7 @@ test("the default Grad-CAM layer of a new ResNet-18 on 48×48 faces is the deepe
 test("saveModel writes the card's gradcam entry and no machine path; loadModel's model explains at the card's layer", async () => {
   const model = createResNet18({ widths: [4, 4, 4, 4], seed: 3 });
   const dir = path.join(work, "model");
-  const recipe = { epochs: 2, checkpointDir: "/root/.cache/fernb/runs/fer2013-c3", log: "C:\\Users\\me\\runs\\x.log", home: "~/runs/y", note: "fer2013/val is relative" };
+  const recipe = { epochs: 2, checkpointDir: path.join(homedir(), ".cache", "fernb", "runs", "fer2013-c3"), log: "C:\\Users\\me\\runs\\x.log", home: "~/runs/y", note: "fer2013/val is relative" };
   const saved = await saveModel(model, dir, { name: "t", classes: [...EMOTIONS], input: INPUT, architecture: {}, training: { recipe, folders: ["/home/me/faces/train"] } });
   const written = JSON.parse(readFileSync(path.join(dir, "card.json"), "utf8")) as ModelCard & { training: { recipe: typeof recipe; folders: string[] } };
   assert.deepEqual(written.gradcam, { layer: "layer2_1_out", grid: [6, 6] });
@@ -153,7 +153,7 @@ test("measureCamLayers scores every candidate layer on a data set", async () => 
 });
 
 test("machine paths: what counts as one, and the shipped card has none", () => {
-  for (const p of ["/root/.cache/x", "/home/me", "~/runs", "~", "C:\\Users\\me", "D:/data", "\\\\server\\share", "file:///tmp/x"]) assert.ok(isMachinePath(p), p);
+  for (const p of [path.join(homedir(), ".cache", "x"), "/home/me", "~/runs", "~", "C:\\Users\\me", "D:/data", "\\\\server\\share", "file:///tmp/x"]) assert.ok(isMachinePath(p), p);
   for (const p of ["fer2013/val", "fer2013-c3", "AMD EPYC", "linux x64", "validation macro-F1 (the val split below)", "a/b"]) assert.ok(!isMachinePath(p), p);
   assert.deepEqual(withoutMachinePaths({ a: ["/x/y/z", 3, null], b: { c: "/" } }), { a: ["z", 3, null], b: {} });
 
