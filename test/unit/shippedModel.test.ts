@@ -74,7 +74,7 @@ test("the shipped model predicts 7 probabilities summing to 1 for every bundled 
     if (p.top === canonicalEmotion(path.basename(path.dirname(p.path)))) correct++;
   }
   // 15 faces per class from FER2013's PublicTest: chance is 1/7 ≈ 14%. The shipped model gets exactly
-  // 70 of the 105 right (measured; any change to decoding, normalisation or the weights moves it).
+  // SAMPLE_CORRECT of the 105 right (measured; any change to decoding, normalisation or the weights moves it).
   assert.equal(correct, SAMPLE_CORRECT, `accuracy on the sample ${correct}/${predictions.length}`);
   model.dispose();
 });
@@ -92,7 +92,7 @@ function fernb(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 const cacheDir = mkdtempSync(path.join(tmpdir(), "fernb-shipped-cache-"));
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop()!);
 
-test("the shipped model on the sample: predictFiles, evaluate, `fernb predict` and `fernb evaluate` agree image by image (70 of 105)", { timeout: 600_000 }, async () => {
+test(`the shipped model on the sample: predictFiles, evaluate, \`fernb predict\` and \`fernb evaluate\` agree image by image (${SAMPLE_CORRECT} of 105)`, { timeout: 600_000 }, async () => {
   const { model, card } = await loadModel(MODEL);
   const files = readdirSync(SAMPLE).sort().flatMap((label) => readdirSync(path.join(SAMPLE, label)).sort().map((f) => path.join(SAMPLE, label, f)));
   const truthOf = (file: string) => EMOTIONS.indexOf(canonicalEmotion(path.basename(path.dirname(file)))!);
