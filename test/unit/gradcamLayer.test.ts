@@ -73,7 +73,7 @@ test("saveModel writes the card's gradcam entry and no machine path; loadModel's
   const model = createResNet18({ widths: [4, 4, 4, 4], seed: 3 });
   const dir = path.join(work, "model");
   const recipe = { epochs: 2, checkpointDir: path.join(homedir(), ".cache", "fernb", "runs", "fer2013-c3"), log: "C:\\Users\\me\\runs\\x.log", home: "~/runs/y", note: "fer2013/val is relative" };
-  const saved = await saveModel(model, dir, { name: "t", classes: [...EMOTIONS], input: INPUT, architecture: {}, training: { recipe, folders: ["/home/me/faces/train"] } });
+  const saved = await saveModel(model, dir, { name: "t", classes: [...EMOTIONS], input: INPUT, architecture: {}, training: { recipe, folders: [path.join(homedir(), "faces", "train")] } });
   const written = JSON.parse(readFileSync(path.join(dir, "card.json"), "utf8")) as ModelCard & { training: { recipe: typeof recipe; folders: string[] } };
   assert.deepEqual(written.gradcam, { layer: "layer2_1_out", grid: [6, 6] });
   assert.deepEqual(saved.gradcam, written.gradcam);
