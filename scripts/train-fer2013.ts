@@ -11,6 +11,8 @@
  * Stop it at any time (Ctrl-C); the same command resumes from the last finished epoch.
  * With --checkpoints every epoch's weights are also kept (<checkpoints>/epochs/e<N>) for
  * scripts/average-weights.ts. --augment: a preset or JSON options; --mixup 0.2: mixup's alpha.
+ * --distill <teachers.json> (scripts/teacher-targets.ts) with --distill-weight 0.7: each face's
+ * target is that share of the teachers' probabilities, the rest its label.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -29,9 +31,10 @@ import {
   type Stem,
 } from "../kernel/fer/index";
 import { loadFer2013Split, recordMetrics } from "./fer2013Split";
+import { readTeacherTargets } from "./teacherTargetsFile";
 import { parseArgs } from "../cli/args";
 
-const FLAGS = Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed", "mixup"].map((name) => [name, { value: true }]));
+const FLAGS = Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed", "mixup", "distill", "distill-weight"].map((name) => [name, { value: true }]));
 
 async function main(): Promise<void> {
   const a = parseArgs("train-fer2013", process.argv.slice(2), FLAGS).flags as Record<string, string | undefined>;
@@ -59,6 +62,9 @@ async function main(): Promise<void> {
   // Unset stays unset (not 0), so runs checkpointed before --mixup existed still resume.
   const mixup = a.mixup === undefined ? undefined : Number(a.mixup);
   if (mixup !== undefined && !(mixup >= 0)) throw new Error(`--mixup ${a.mixup}: mixup's alpha, a number ≥ 0 (0.2 is usual; 0 turns it off).`);
+  const distillWeight = Number(a["distill-weight"] ?? 0.5);
+  if (a.distill && !(distillWeight >= 0 && distillWeight <= 1)) throw new Error(`--distill-weight ${a["distill-weight"]}: the teachers' share of each target, between 0 and 1.`);
+  const distill = a.distill ? { ...readTeacherTargets(a.distill, trainSet.paths, EMOTIONS), weight: distillWeight } : undefined;
   const result = await train(model, trainSet, heldOut, {
     epochs,
     batchSize: 64,
@@ -68,6 +74,7 @@ async function main(): Promise<void> {
     weightDecay: 5e-4,
     labelSmoothing: 0.1,
     mixup,
+    distill,
     classBalance: "none",
     seed: Number(a.seed ?? 42),
     checkpointDir: a.checkpoints,

@@ -49,6 +49,14 @@ export interface TrainOptions {
    */
   mixup?: number;
   /**
+   * Knowledge distillation (Hinton et al. 2015): `targets` holds a teacher's class probabilities for
+   * every training face (data.size × classes, row-major, in the data's order), and each face's target
+   * becomes `weight`·teacher + (1 − weight)·its (smoothed) label. With mixup, both faces' targets are
+   * blended alike. The run records the weight, the teachers' names and a checksum of the targets,
+   * not the targets themselves.
+   */
+  distill?: { targets: Float32Array; weight: number; teachers?: string[] };
+  /**
    * "loss": inverse-frequency class weights; "sampler": class-balanced sampling; "none" (default:
    * on FER2013 the weighted loss cost 20 points of accuracy after one epoch, `npm run bench:recipe`).
    */
@@ -95,6 +103,17 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   progress: "auto",
 };
 
+/** What a run records of `distill` (its card and checkpoints stay small). */
+export interface DistillRecord {
+  weight: number;
+  teachers?: string[];
+  faces: number;
+  /** A checksum of the targets: resuming with other targets is refused. */
+  checksum: string;
+}
+
+export type RecordedTrainOptions = Omit<TrainOptions, "signal" | "progress" | "distill"> & { distill?: DistillRecord };
+
 export interface TrainResult {
   history: EpochRecord[];
   /** Epoch (1-based) with the best validation macro-F1, if validation data was given. */
@@ -105,7 +124,7 @@ export interface TrainResult {
   seconds: number;
   backend: string;
   normalization: { mean: number; std: number };
-  options: Omit<TrainOptions, "signal" | "progress">;
+  options: RecordedTrainOptions;
 }
 
 // ---- learning-rate schedule -----------------------------------------------------------------
@@ -218,9 +237,16 @@ function epochOrder(labels: Int32Array, classes: number, balance: TrainOptions["
 
 // ---- the loop ------------------------------------------------------------------------------
 
-function lossFunction(logits: tf.Tensor, labels: tf.Tensor1D, classes: number, smoothing: number, classWeights: tf.Tensor1D | undefined): tf.Scalar {
+/** Soft targets of a batch (teacher probabilities, one row per face) and their share of each target. */
+export interface SoftTargets {
+  probabilities: tf.Tensor2D;
+  weight: number;
+}
+
+function lossFunction(logits: tf.Tensor, labels: tf.Tensor1D, classes: number, smoothing: number, classWeights: tf.Tensor1D | undefined, soft?: SoftTargets): tf.Scalar {
   const oneHot = tf.oneHot(labels, classes).toFloat();
-  const target = smoothing > 0 ? oneHot.mul(1 - smoothing).add(smoothing / classes) : oneHot;
+  const labelTarget = smoothing > 0 ? oneHot.mul(1 - smoothing).add(smoothing / classes) : oneHot;
+  const target = soft ? labelTarget.mul(1 - soft.weight).add(soft.probabilities.mul(soft.weight)) : labelTarget;
   const perSample = target.mul(tf.logSoftmax(logits)).sum(1).neg();
   if (!classWeights) return perSample.mean() as tf.Scalar;
   // As torch's CrossEntropyLoss(weight=...): a weighted mean normalised by the batch's weights.
@@ -246,7 +272,7 @@ export function drawMix(alpha: number | undefined, size: number, rng: Rng): { la
  * Used by `train` and by the benchmark, so both measure the same work.
  */
 export function createTrainingStep(model: tf.LayersModel, options: Partial<TrainOptions> = {}, classWeights?: tf.Tensor1D): {
-  step: (x: tf.Tensor4D, y: tf.Tensor1D, learningRate: number, mix?: Mix) => Promise<{ loss: number; correct: number }>;
+  step: (x: tf.Tensor4D, y: tf.Tensor1D, learningRate: number, mix?: Mix, soft?: SoftTargets) => Promise<{ loss: number; correct: number }>;
   optimizer: Optimizer;
 } {
   const o: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...options };
@@ -254,16 +280,17 @@ export function createTrainingStep(model: tf.LayersModel, options: Partial<Train
   const logits = logitsModel(model);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = createOptimizer(o.optimizer, vars, o);
-  const step = async (x: tf.Tensor4D, y: tf.Tensor1D, learningRate: number, mix?: Mix) => {
+  const step = async (x: tf.Tensor4D, y: tf.Tensor1D, learningRate: number, mix?: Mix, soft?: SoftTargets) => {
     let correct = 0;
     const { value, grads } = tf.variableGrads(() => {
       const input = mix ? x.mul(mix.lambda).add(x.gather(mix.partner).mul(1 - mix.lambda)) : x;
       const out = logits.apply(input, { training: true }) as tf.Tensor;
       correct = tf.tidy(() => out.argMax(1).equal(y).sum().dataSync()[0]);
-      const loss = lossFunction(out, y, classes, o.labelSmoothing, classWeights);
+      const loss = lossFunction(out, y, classes, o.labelSmoothing, classWeights, soft);
       if (!mix) return loss;
       // The loss is linear in the target, so the mixed target's loss is the λ-weighted sum.
-      return loss.mul(mix.lambda).add(lossFunction(out, y.gather(mix.partner), classes, o.labelSmoothing, classWeights).mul(1 - mix.lambda)) as tf.Scalar;
+      const partnerSoft = soft ? { probabilities: soft.probabilities.gather(mix.partner), weight: soft.weight } : undefined;
+      return loss.mul(mix.lambda).add(lossFunction(out, y.gather(mix.partner), classes, o.labelSmoothing, classWeights, partnerSoft).mul(1 - mix.lambda)) as tf.Scalar;
     }, vars);
     optimizer.apply(new Map(vars.map((v) => [v, grads[v.name]] as [tf.Variable, tf.Tensor])), learningRate);
     const loss = (await value.data())[0];
@@ -283,7 +310,12 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
   if (mh !== data.height || mw !== data.width || mc !== data.channels) {
     throw new Error(`The model takes ${mh}×${mw}×${mc} images but the data set holds ${data.height}×${data.width}×${data.channels}: load the data with the model's input size.`);
   }
-  const { signal: _s, progress: _p, ...recordedOptions } = o;
+  const { signal: _s, progress: _p, distill, ...rest2 } = o;
+  if (distill) {
+    if (!(distill.weight >= 0 && distill.weight <= 1)) throw new RangeError(`distill.weight must be between 0 and 1, got ${distill.weight}`);
+    if (distill.targets.length !== data.size * classes) throw new RangeError(`distill.targets holds ${distill.targets.length} values; ${data.size} faces × ${classes} classes need ${data.size * classes}`);
+  }
+  const recordedOptions: RecordedTrainOptions = distill ? { ...rest2, distill: distillRecord(distill, data.size) } : rest2;
   const stepsPerEpoch = Math.max(1, Math.floor(data.size / o.batchSize));
   const totalSteps = stepsPerEpoch * o.epochs;
   const warmupSteps = Math.round(o.warmupEpochs * stepsPerEpoch);
@@ -354,8 +386,9 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
       const y = tf.tensor1d(Int32Array.from(idx, (i) => data.labels[i]), "int32");
       const blend = drawMix(o.mixup, idx.length, rng);
       const mix = blend ? { lambda: blend.lambda, partner: tf.tensor1d(blend.partner, "int32") } : undefined;
-      const { loss, correct: batchCorrect } = await step(x, y, lr, mix);
-      tf.dispose([x, y, ...(mix ? [mix.partner] : [])]);
+      const soft = distill ? { probabilities: softRows(distill.targets, idx, classes), weight: distill.weight } : undefined;
+      const { loss, correct: batchCorrect } = await step(x, y, lr, mix, soft);
+      tf.dispose([x, y, ...(mix ? [mix.partner] : []), ...(soft ? [soft.probabilities] : [])]);
       if (!Number.isFinite(loss)) {
         throw new Error(`The loss became ${loss} at epoch ${epoch + 1}, step ${s + 1}: lower the learning rate (now ${lr.toPrecision(3)}).`);
       }
@@ -417,6 +450,22 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
     normalization: norm,
     options: recordedOptions,
   };
+}
+
+/** The rows of an n × classes matrix at `indices`, as a tensor. */
+function softRows(targets: Float32Array, indices: readonly number[], classes: number): tf.Tensor2D {
+  const rows = new Float32Array(indices.length * classes);
+  indices.forEach((i, b) => rows.set(targets.subarray(i * classes, (i + 1) * classes), b * classes));
+  return tf.tensor2d(rows, [indices.length, classes]);
+}
+
+/** What the run records of its distillation targets: their weight, teachers and a checksum. */
+export function distillRecord(d: NonNullable<TrainOptions["distill"]>, faces: number): DistillRecord {
+  // FNV-1a over the targets' bytes: equal targets, equal checksum.
+  const bytes = new Uint8Array(d.targets.buffer, d.targets.byteOffset, d.targets.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
+  return { weight: d.weight, ...(d.teachers ? { teachers: [...d.teachers] } : {}), faces, checksum: h.toString(16).padStart(8, "0") };
 }
 
 /** Hardware facts for model cards. */

@@ -10,6 +10,7 @@ import { Rng } from "../../kernel/fer/rng";
 import { loadModel, saveModel, updateModelCard } from "../../kernel/fer/modelIO";
 import { EMOTIONS } from "../../kernel/fer/labels";
 import { keptEpochDirs } from "../../kernel/fer/training/checkpoint";
+import { argmaxRows, predictProbabilities } from "../../kernel/fer/modelInput";
 import { SyntheticFaces } from "../helpers/syntheticFaces";
 
 const tiny: Partial<ResNetConfig> = { height: 12, width: 12, stem: "cifar", widths: [4, 8, 8, 8], blocks: [1, 1, 1, 1] };
@@ -143,6 +144,56 @@ test("mixup: off draws nothing; λ ≥ 0.5 over a permutation; λ = 1 is the pla
   const result = await train(model, new SyntheticFaces(40, 12, 12), undefined, { ...quiet, epochs: 6, mixup: 0.2 });
   assert.ok(result.history.at(-1)!.trainLoss < result.history[0].trainLoss, result.history.map((h) => h.trainLoss.toFixed(3)).join(" → "));
   tf.dispose([x, y, partner]);
+  model.dispose();
+});
+
+test("distillation: weight 0 is the plain step, one-hot teachers at weight 1 are the unsmoothed labels, other teachers change the step; the run records a checksum, not the targets", async () => {
+  const data = new SyntheticFaces(8, 12, 12);
+  const x = tf.tensor4d(Float32Array.from({ length: 8 * 144 }, (_, i) => Math.cos(i)), [8, 12, 12, 1]);
+  const y = tf.tensor1d(Int32Array.from(data.labels), "int32");
+  const k = EMOTIONS.length;
+  const oneHot = tf.oneHot(y, k).toFloat() as tf.Tensor2D;
+  const shifted = tf.oneHot(tf.tensor1d(Int32Array.from(data.labels, (l) => (l + 1) % k), "int32"), k).toFloat() as tf.Tensor2D;
+  const run = async (smoothing: number, soft?: { probabilities: tf.Tensor2D; weight: number }) => {
+    const model = createResNet18({ ...tiny, seed: 5 });
+    const { step } = createTrainingStep(model, { labelSmoothing: smoothing });
+    const { loss } = await step(x, y, 0.05, undefined, soft);
+    const w = Array.from(model.getWeights()[0].dataSync());
+    model.dispose();
+    return { loss, w };
+  };
+  const plain = await run(0.1);
+  const none = await run(0.1, { probabilities: shifted, weight: 0 });
+  assert.ok(Math.abs(plain.loss - none.loss) < 1e-6, `${plain.loss} vs ${none.loss}`);
+  assert.deepEqual(none.w, plain.w);
+  const hard = await run(0);
+  const teacherIsLabel = await run(0.1, { probabilities: oneHot, weight: 1 });
+  assert.ok(Math.abs(hard.loss - teacherIsLabel.loss) < 1e-5, `${hard.loss} vs ${teacherIsLabel.loss}`);
+  const other = await run(0.1, { probabilities: shifted, weight: 0.7 });
+  assert.ok(Math.abs(other.loss - plain.loss) > 1e-3, "a teacher that disagrees changes the loss");
+
+  // End to end: a teacher that always names the next class pulls the model away from the labels.
+  const faces = new SyntheticFaces(40, 12, 12);
+  const teacher = new Float32Array(faces.size * k);
+  faces.labels.forEach((l, i) => (teacher[i * k + ((l + 1) % k)] = 1));
+  const dir = tmp();
+  const model = createResNet18(tiny);
+  const result = await train(model, faces, undefined, { ...quiet, epochs: 3, distill: { targets: teacher, weight: 1, teachers: ["next-class"] }, checkpointDir: dir, restoreBest: false });
+  assert.equal(result.options.distill?.weight, 1);
+  assert.deepEqual(result.options.distill?.teachers, ["next-class"]);
+  assert.match(result.options.distill?.checksum ?? "", /^[0-9a-f]{8}$/);
+  assert.ok(!JSON.stringify(result.options).includes("targets"), "the targets are not written into the run's record");
+  // Other targets, same folder: not the same run, so no resume.
+  const changed = teacher.slice();
+  changed[0] = 0.5;
+  await assert.rejects(train(createResNet18(tiny), faces, undefined, { ...quiet, epochs: 4, distill: { targets: changed, weight: 1, teachers: ["next-class"] }, checkpointDir: dir, resume: true, restoreBest: false }), /options differ/);
+  await assert.rejects(train(createResNet18(tiny), faces, undefined, { ...quiet, epochs: 1, distill: { targets: teacher.subarray(k), weight: 1 } }), /40 faces × 7 classes need 280/);
+  await assert.rejects(train(createResNet18(tiny), faces, undefined, { ...quiet, epochs: 1, distill: { targets: teacher, weight: 1.5 } }), /between 0 and 1/);
+  const predicted = Array.from(argmaxRows(await predictProbabilities(model, faces, result.normalization), k));
+  const agreeTeacher = predicted.filter((p, i) => p === (faces.labels[i] + 1) % k).length;
+  const agreeLabel = predicted.filter((p, i) => p === faces.labels[i]).length;
+  assert.ok(agreeTeacher > agreeLabel, `teacher's class ${agreeTeacher} times, the label ${agreeLabel} times`);
+  tf.dispose([x, y, oneHot, shifted]);
   model.dispose();
 });
 

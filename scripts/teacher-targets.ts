@@ -1,0 +1,79 @@
+/**
+ * Soft targets for knowledge distillation (Hinton et al. 2015): the mean class probabilities of
+ * several saved models (the teachers), each on every training face and its mirror image, written
+ * once so that training (scripts/train-fer2013.ts --distill) costs no teacher forward passes.
+ *
+ *   node --import tsx scripts/teacher-targets.ts --data ../shared/data/fer2013 --out /tmp/teachers.json \
+ *     models/fer2013-resnet18 /tmp/other-model ...
+ *
+ * The faces are the training part of scripts/fer2013Split.ts (held-out and val are never scored);
+ * the file holds each face's path (relative to the data root), so it is matched by name, not order.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, loadModel, EMOTIONS } from "../kernel/fer/index";
+import { batchTensor } from "../kernel/fer/modelInput";
+import { loadFer2013Split } from "./fer2013Split";
+import { parseArgs } from "../cli/args";
+import type { TeacherTargetsFile } from "./teacherTargetsFile";
+
+async function main(): Promise<void> {
+  const parsed = parseArgs("teacher-targets", process.argv.slice(2), { data: { value: true }, out: { value: true } });
+  const flags = parsed.flags as Record<string, string | undefined>;
+  const root = flags.data ?? path.resolve(__dirname, "../../shared/data/fer2013");
+  const out = flags.out;
+  if (!out) throw new Error("--out <file.json> is required");
+  if (fs.existsSync(out)) throw new Error(`${out} exists: choose another --out (nothing is overwritten).`);
+  const teachers = parsed.positional;
+  if (teachers.length === 0) throw new Error("name at least one teacher model folder");
+  await initBackend();
+  const { train } = await loadFer2013Split(root);
+  const k = EMOTIONS.length;
+  const sum = new Float32Array(train.size * k);
+  const all = Array.from({ length: train.size }, (_, i) => i);
+  const t0 = Date.now();
+  for (const [t, dir] of teachers.entries()) {
+    const { model, card } = await loadModel(dir);
+    const norm = { mean: card.input.mean, std: card.input.std };
+    for (let s = 0; s < all.length; s += 128) {
+      const idx = all.slice(s, s + 128);
+      const p = tf.tidy(() => {
+        const x = batchTensor(train, idx, norm);
+        return (model.predict(x) as tf.Tensor).add(model.predict(tf.image.flipLeftRight(x)) as tf.Tensor);
+      });
+      const v = await p.data();
+      p.dispose();
+      for (let j = 0; j < v.length; j++) sum[s * k + j] += v[j];
+      if (s % 2560 === 0) {
+        const done = t * all.length + s + idx.length;
+        const eta = ((Date.now() - t0) / done) * (teachers.length * all.length - done) / 1000;
+        console.log(`teacher ${t + 1}/${teachers.length} (${path.basename(dir)}): ${s + idx.length}/${all.length} faces · ETA ${Math.round(eta)} s`);
+      }
+    }
+    model.dispose();
+  }
+  const scale = 1 / (2 * teachers.length);
+  for (let j = 0; j < sum.length; j++) sum[j] *= scale;
+  const file: TeacherTargetsFile = {
+    format: "fernb-teacher-targets/1",
+    classes: [...EMOTIONS],
+    teachers: teachers.map((d) => path.basename(path.resolve(d))),
+    views: ["single", "flip"],
+    paths: [...train.paths],
+    probabilities: Buffer.from(sum.buffer).toString("base64"),
+  };
+  fs.writeFileSync(out, JSON.stringify(file));
+  let agree = 0;
+  for (let i = 0; i < train.size; i++) {
+    let b = 0;
+    for (let c = 1; c < k; c++) if (sum[i * k + c] > sum[i * k + b]) b = c;
+    if (b === train.labels[i]) agree++;
+  }
+  console.log(`${out}: ${train.size} faces, ${teachers.length} teachers; the teachers agree with the label on ${((agree / train.size) * 100).toFixed(1)}%`);
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
