@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, loadModel, EMOTIONS } from "../kernel/fer/index";
-import { batchTensor } from "../kernel/fer/modelInput";
+import { argmaxRows, batchTensor } from "../kernel/fer/modelInput";
 import { loadFer2013Split } from "./fer2013Split";
 import { parseArgs } from "../cli/args";
 import type { TeacherTargetsFile } from "./teacherTargetsFile";
@@ -64,12 +64,7 @@ async function main(): Promise<void> {
     probabilities: Buffer.from(sum.buffer).toString("base64"),
   };
   fs.writeFileSync(out, JSON.stringify(file));
-  let agree = 0;
-  for (let i = 0; i < train.size; i++) {
-    let b = 0;
-    for (let c = 1; c < k; c++) if (sum[i * k + c] > sum[i * k + b]) b = c;
-    if (b === train.labels[i]) agree++;
-  }
+  const agree = argmaxRows(sum, k).filter((c, i) => c === train.labels[i]).length;
   console.log(`${out}: ${train.size} faces, ${teachers.length} teachers; the teachers agree with the label on ${((agree / train.size) * 100).toFixed(1)}%`);
 }
 

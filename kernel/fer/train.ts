@@ -10,6 +10,7 @@
  * checkpoints), called at the run's start, after each batch and epoch, and at its end.
  */
 import * as tf from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
 import * as os from "node:os";
 import { EMOTIONS } from "./labels";
 import type { InputSpec } from "./modelIO";
@@ -310,12 +311,12 @@ export async function train(model: tf.LayersModel, data: TrainingData, validatio
   if (mh !== data.height || mw !== data.width || mc !== data.channels) {
     throw new Error(`The model takes ${mh}×${mw}×${mc} images but the data set holds ${data.height}×${data.width}×${data.channels}: load the data with the model's input size.`);
   }
-  const { signal: _s, progress: _p, distill, ...rest2 } = o;
+  const { signal: _s, progress: _p, distill, ...plainOptions } = o;
   if (distill) {
     if (!(distill.weight >= 0 && distill.weight <= 1)) throw new RangeError(`distill.weight must be between 0 and 1, got ${distill.weight}`);
     if (distill.targets.length !== data.size * classes) throw new RangeError(`distill.targets holds ${distill.targets.length} values; ${data.size} faces × ${classes} classes need ${data.size * classes}`);
   }
-  const recordedOptions: RecordedTrainOptions = distill ? { ...rest2, distill: distillRecord(distill, data.size) } : rest2;
+  const recordedOptions: RecordedTrainOptions = distill ? { ...plainOptions, distill: distillRecord(distill, data.size) } : plainOptions;
   const stepsPerEpoch = Math.max(1, Math.floor(data.size / o.batchSize));
   const totalSteps = stepsPerEpoch * o.epochs;
   const warmupSteps = Math.round(o.warmupEpochs * stepsPerEpoch);
@@ -461,11 +462,8 @@ function softRows(targets: Float32Array, indices: readonly number[], classes: nu
 
 /** What the run records of its distillation targets: their weight, teachers and a checksum. */
 export function distillRecord(d: NonNullable<TrainOptions["distill"]>, faces: number): DistillRecord {
-  // FNV-1a over the targets' bytes: equal targets, equal checksum.
-  const bytes = new Uint8Array(d.targets.buffer, d.targets.byteOffset, d.targets.byteLength);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
-  return { weight: d.weight, ...(d.teachers ? { teachers: [...d.teachers] } : {}), faces, checksum: h.toString(16).padStart(8, "0") };
+  const checksum = createHash("sha256").update(new Uint8Array(d.targets.buffer, d.targets.byteOffset, d.targets.byteLength)).digest("hex").slice(0, 8);
+  return { weight: d.weight, ...(d.teachers ? { teachers: [...d.teachers] } : {}), faces, checksum };
 }
 
 /** Hardware facts for model cards. */
