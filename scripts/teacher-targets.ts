@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, loadModel, EMOTIONS } from "../kernel/fer/index";
-import { argmaxRows, batchTensor } from "../kernel/fer/modelInput";
+import { argmaxRows, batchTensor, testTimeViews } from "../kernel/fer/modelInput";
 import { loadFer2013Split } from "./fer2013Split";
 import { parseArgs } from "../cli/args";
 import type { TeacherTargetsFile } from "./teacherTargetsFile";
@@ -39,8 +39,8 @@ async function main(): Promise<void> {
     for (let s = 0; s < all.length; s += 128) {
       const idx = all.slice(s, s + 128);
       const p = tf.tidy(() => {
-        const x = batchTensor(train, idx, norm);
-        return (model.predict(x) as tf.Tensor).add(model.predict(tf.image.flipLeftRight(x)) as tf.Tensor);
+        const views = testTimeViews(batchTensor(train, idx, norm), "flip");
+        return tf.addN(views.map((v) => model.predict(v) as tf.Tensor));
       });
       const v = await p.data();
       p.dispose();

@@ -11,7 +11,7 @@ import type { FaceDataset } from "./data/faceDataset";
 import { pngDataUrl } from "./pngSync";
 import { EMOTIONS } from "./labels";
 import { basicMetrics, type ClassMetrics } from "./metrics";
-import { argmax, batchTensor, tenCrops } from "./modelInput";
+import { argmax, batchTensor, testTimeViews } from "./modelInput";
 import { progressBar } from "./progress";
 
 /** The confusion-matrix renderer's MIME type (protocol/mime.ts). */
@@ -257,7 +257,7 @@ export async function evaluate(model: tf.LayersModel, data: FaceDataset, options
     single.set(await p.data(), start * k);
     p.dispose();
     for (const t of ttas) {
-      const views = t === "flip" ? [x, tf.image.flipLeftRight(x)] : tenCrops(x);
+      const views = testTimeViews(x, t);
       const q = predictMean(model, views);
       extra[t].set(await q.data(), start * k);
       tf.dispose([q, ...views.filter((v) => v !== x)]);

@@ -146,6 +146,17 @@ export function argmaxRows(probs: ArrayLike<number>, classes: number): Int32Arra
   return out;
 }
 
+/**
+ * The views of a batch that test-time augmentation averages over: the batch itself ("none"), the
+ * batch and its mirror image ("flip"), or the ten crops of {@link tenCrops} ("tencrop"). The first
+ * view of "none" and "flip" is `x` itself: callers dispose only the others.
+ */
+export function testTimeViews(x: tf.Tensor4D, tta: "none" | "flip" | "tencrop"): tf.Tensor4D[] {
+  if (tta === "none") return [x];
+  if (tta === "flip") return [x, tf.image.flipLeftRight(x)];
+  return tenCrops(x);
+}
+
 /** The five crops (corners + centre) of a reflect-padded batch, and their mirror images (ten-crop test-time augmentation). */
 export function tenCrops(x: tf.Tensor4D): tf.Tensor4D[] {
   return tf.tidy(() => tenCropsOf(x));

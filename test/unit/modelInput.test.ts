@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { createResNet18 } from "../../kernel/fer/resnet";
 import { loadFolderDataset, type FaceDataset } from "../../kernel/fer/dataset";
 import { encodePng } from "../../kernel/fer/images";
-import { argmax, argmaxRows, batchTensor, inputBatch, normalizeInto, predictProbabilities, type Augmenter } from "../../kernel/fer/modelInput";
+import { argmax, argmaxRows, batchTensor, inputBatch, normalizeInto, predictProbabilities, testTimeViews, type Augmenter } from "../../kernel/fer/modelInput";
 import { train, type TrainOptions } from "../../kernel/fer/train";
 import { evaluate } from "../../kernel/fer/evaluate";
 import { predictFiles } from "../../kernel/fer/predict";
@@ -165,4 +165,23 @@ test("inputBatch, normalizeInto and argmax: the formula, NHWC order, the first m
   const some = await predictProbabilities(model, dataset, NORM, 1, [2, 0]);
   assert.deepEqual(Array.from(some), [...all.subarray(14, 21), ...all.subarray(0, 7)]);
   model.dispose();
+});
+
+test("testTimeViews: the batch itself, its mirror image, or ten crops of the same size", () => {
+  const x = tf.tensor4d(Array.from({ length: 2 * 4 * 4 }, (_, i) => i), [2, 4, 4, 1]);
+  const none = testTimeViews(x, "none");
+  assert.equal(none.length, 1);
+  assert.equal(none[0], x);
+  const flip = testTimeViews(x, "flip");
+  assert.equal(flip.length, 2);
+  assert.equal(flip[0], x);
+  // Row 0 of image 0 is 0 1 2 3; its mirror is 3 2 1 0.
+  assert.deepEqual(Array.from(flip[1].dataSync().subarray(0, 4)), [3, 2, 1, 0]);
+  const crops = testTimeViews(x, "tencrop");
+  assert.equal(crops.length, 10);
+  for (const c of crops) assert.deepEqual(c.shape, [2, 4, 4, 1]);
+  // The centre crop (the fifth) of a reflect-padded batch is the batch; the tenth is its mirror.
+  assert.deepEqual(Array.from(crops[4].dataSync()), Array.from(x.dataSync()));
+  assert.deepEqual(Array.from(crops[9].dataSync()), Array.from(flip[1].dataSync()));
+  tf.dispose([x, flip[1], ...crops]);
 });

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { LOGITS_LAYER } from "../resnet";
-import { batchTensor, tenCrops, type TrainingData } from "../modelInput";
+import { batchTensor, testTimeViews, type TrainingData } from "../modelInput";
 
 export type CurationTta = "none" | "flip" | "tencrop";
 
@@ -50,7 +50,7 @@ export async function curationFeatures(
     const idx = Array.from({ length: Math.min(batchSize, data.size - start) }, (_, k) => start + k);
     const [p, e] = tf.tidy(() => {
       const x = batchTensor(data, idx, normalization);
-      const views = tta === "none" ? [x] : tta === "flip" ? [x, tf.image.flipLeftRight(x)] : tenCrops(x);
+      const views = testTimeViews(x, tta);
       const outs = views.map((v) => {
         const o = both.predict(v);
         return Array.isArray(o) ? o : [o];
