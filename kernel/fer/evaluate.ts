@@ -11,13 +11,14 @@ import type { FaceDataset } from "./data/faceDataset";
 import { pngDataUrl } from "./pngSync";
 import { EMOTIONS } from "./labels";
 import { basicMetrics, type ClassMetrics } from "./metrics";
-import { argmax, batchTensor, testTimeViews } from "./modelInput";
+import { argmax, batchTensor, testTimeViews, type TestTimeAugmentation } from "./modelInput";
 import { progressBar } from "./progress";
 
 /** The confusion-matrix renderer's MIME type (protocol/mime.ts). */
 export const CONFUSION_MIME = MIME.confusion;
 
-export type Tta = "flip" | "tencrop";
+/** The test-time augmentations evaluate() reports beside single crop. */
+export type Tta = Exclude<TestTimeAugmentation, "none">;
 
 export interface Prediction {
   path: string;

@@ -146,12 +146,15 @@ export function argmaxRows(probs: ArrayLike<number>, classes: number): Int32Arra
   return out;
 }
 
+/** Test-time augmentation: none, the mirror image, or ten crops (see {@link testTimeViews}). */
+export type TestTimeAugmentation = "none" | "flip" | "tencrop";
+
 /**
  * The views of a batch that test-time augmentation averages over: the batch itself ("none"), the
  * batch and its mirror image ("flip"), or the ten crops of {@link tenCrops} ("tencrop"). The first
  * view of "none" and "flip" is `x` itself: callers dispose only the others.
  */
-export function testTimeViews(x: tf.Tensor4D, tta: "none" | "flip" | "tencrop"): tf.Tensor4D[] {
+export function testTimeViews(x: tf.Tensor4D, tta: TestTimeAugmentation): tf.Tensor4D[] {
   if (tta === "none") return [x];
   if (tta === "flip") return [x, tf.image.flipLeftRight(x)];
   return tenCrops(x);

@@ -7,9 +7,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { LOGITS_LAYER } from "../resnet";
-import { batchTensor, testTimeViews, type TrainingData } from "../modelInput";
+import { batchTensor, testTimeViews, type TestTimeAugmentation, type TrainingData } from "../modelInput";
 
-export type CurationTta = "none" | "flip" | "tencrop";
+export type CurationTta = TestTimeAugmentation;
 
 export interface CurationFeatures {
   n: number;

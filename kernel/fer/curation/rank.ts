@@ -24,13 +24,14 @@
  * `DEFAULT_RANKING` is what `fernb audit` and `findLabelIssues` use; it was chosen by
  * `npm run bench:curation` on its tuning half (README, curation section).
  */
+import type { TestTimeAugmentation } from "../modelInput";
 
 export type RankMethod = "loss" | "self_confidence" | "normalized_margin" | "confidence_weighted_entropy" | "knn" | "loss+knn" | "rank_average";
 
 export const RANK_METHODS: readonly RankMethod[] = ["loss", "self_confidence", "normalized_margin", "confidence_weighted_entropy", "knn", "loss+knn", "rank_average"];
 
 /** Test-time augmentation the probabilities (and features) were averaged over. */
-export type RankTta = "none" | "flip" | "tencrop";
+export type RankTta = TestTimeAugmentation;
 
 export interface RankingSpec {
   method: RankMethod;
