@@ -83,8 +83,8 @@ async function main(): Promise<void> {
   if (windows.some((k) => !Number.isInteger(k) || k < 2 || k > snapshots.length)) throw new Error(`--windows: each a whole number from 2 to ${snapshots.length}`);
   const root = a.data ?? path.resolve(__dirname, "../../shared/data/fer2013");
   await initBackend();
-  const { train, heldOut, val } = await loadFer2013Split(root);
   const run = await loadModel(a.run);
+  const { train, heldOut, val } = await loadFer2013Split(root, run.card.input.height);
   const norm = { mean: run.card.input.mean, std: run.card.input.std };
   const batches = Math.min(Number(a["bn-batches"] ?? 150), Math.floor(train.size / 64));
   const score = async (model: tf.LayersModel): Promise<Scores> => {

@@ -28,13 +28,18 @@ async function main(): Promise<void> {
   }
   console.log(`val ${val.size} faces: ${groups.unseen.length} with no near-copy in Training, ${groups.copied.length} with one`);
   const results: Record<string, Record<string, { faces: number; accuracy: number; macroF1: number; flipAccuracy: number }>> = {};
+  // Each model sees val at its own input size (the near-copies above were found at 48×48).
+  const valAt = new Map<number, typeof val>([[48, val]]);
   for (const dir of models) {
     const { model, card } = await loadModel(dir);
+    const size = card.input.height;
+    if (!valAt.has(size)) valAt.set(size, await loadFolderDataset(path.join(root, "val"), { height: size, width: card.input.width, channels: card.input.channels }));
+    const valForModel = valAt.get(size)!;
     const normalization = { mean: card.input.mean, std: card.input.std };
     const name = path.basename(path.resolve(dir));
     results[name] = {};
     for (const [group, indices] of Object.entries(groups)) {
-      const e = (await evaluate(model, val.subset(indices), { normalization, tta: ["flip"] })).toJSON() as { accuracy: number; macroF1: number; tta?: { flip?: { accuracy: number } } };
+      const e = (await evaluate(model, valForModel.subset(indices), { normalization, tta: ["flip"] })).toJSON() as { accuracy: number; macroF1: number; tta?: { flip?: { accuracy: number } } };
       results[name][group] = { faces: indices.length, accuracy: e.accuracy, macroF1: e.macroF1, flipAccuracy: e.tta?.flip?.accuracy ?? NaN };
       const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
       console.log(`${name.padEnd(24)} ${group.padEnd(7)} ${String(indices.length).padStart(5)} faces · single crop ${pct(e.accuracy)} (macro-F1 ${e.macroF1.toFixed(3)}) · flip TTA ${pct(e.tta?.flip?.accuracy ?? NaN)}`);

@@ -20,16 +20,26 @@ export interface Fer2013Split {
   leftOut: number;
 }
 
-export async function loadFer2013Split(root: string): Promise<Fer2013Split> {
+/**
+ * `size`: the faces' side in pixels as the model sees them (48, FER2013's own, or larger: upsampled
+ * by sharp at load). The split and the near-copies are always found on the 48×48 faces, so every
+ * size trains, selects and reports on the same faces.
+ */
+export async function loadFer2013Split(root: string, size = 48): Promise<Fer2013Split> {
   const all = await loadFolderDataset(path.join(root, "train"));
   const val = await loadFolderDataset(path.join(root, "val"));
   const split = heldOutSplit(all.size);
-  const heldOut = all.subset(split.heldOut);
   const rest = all.subset(split.train);
   const drop = new Set<number>();
-  for (const other of [val, heldOut]) for (const p of findLeaks(rest, other).pairs) drop.add((p.a.set === 0 ? p.a : p.b).index);
-  const train = all.subset(split.train.filter((_, k) => !drop.has(k)));
-  return { train, heldOut, val, leftOut: drop.size };
+  for (const other of [val, all.subset(split.heldOut)]) for (const p of findLeaks(rest, other).pairs) drop.add((p.a.set === 0 ? p.a : p.b).index);
+  const trainIndices = split.train.filter((_, k) => !drop.has(k));
+  if (size === 48) return { train: all.subset(trainIndices), heldOut: all.subset(split.heldOut), val, leftOut: drop.size };
+  const allAtSize = await loadFolderDataset(path.join(root, "train"), { height: size, width: size });
+  const valAtSize = await loadFolderDataset(path.join(root, "val"), { height: size, width: size });
+  for (const [a, b] of [[all, allAtSize], [val, valAtSize]] as const) {
+    if (a.paths.length !== b.paths.length || a.paths.some((p, i) => p !== b.paths[i])) throw new Error(`${root}: the faces loaded at ${size}×${size} are not those loaded at 48×48 (did the folder change while loading?)`);
+  }
+  return { train: allAtSize.subset(trainIndices), heldOut: allAtSize.subset(split.heldOut), val: valAtSize, leftOut: drop.size };
 }
 
 /**

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const count = Number(flags.count ?? 600);
   await initBackend();
   const { model, card } = await loadModel(modelDir);
-  const data = await loadFolderDataset(dataDir);
+  const data = await loadFolderDataset(dataDir, { height: card.input.height, width: card.input.width, channels: card.input.channels });
   const candidates = camLayerCandidates(model);
   const fine = candidates.filter((c) => Math.min(...c.grid) >= MIN_CAM_GRID);
   // The layers at the coarsest grid that is still ≥ 6×6 (the most semantic ones), the one before

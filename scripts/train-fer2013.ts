@@ -12,7 +12,8 @@
  * With --checkpoints every epoch's weights are also kept (<checkpoints>/epochs/e<N>) for
  * scripts/average-weights.ts. --augment: a preset or JSON options; --mixup 0.2: mixup's alpha.
  * --distill <teachers.json> (scripts/teacher-targets.ts) with --distill-weight 0.7: each face's
- * target is that share of the teachers' probabilities, the rest its label.
+ * target is that share of the teachers' probabilities, the rest its label. --size 64: train and
+ * evaluate on faces upsampled to 64×64 (--init may be a 48×48 model: the weights fit any size).
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -34,7 +35,7 @@ import { loadFer2013Split, recordMetrics } from "./fer2013Split";
 import { readTeacherTargets } from "./teacherTargetsFile";
 import { parseArgs } from "../cli/args";
 
-const FLAGS = Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed", "mixup", "distill", "distill-weight"].map((name) => [name, { value: true }]));
+const FLAGS = Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed", "mixup", "distill", "distill-weight", "size"].map((name) => [name, { value: true }]));
 
 async function main(): Promise<void> {
   const a = parseArgs("train-fer2013", process.argv.slice(2), FLAGS).flags as Record<string, string | undefined>;
@@ -48,10 +49,13 @@ async function main(): Promise<void> {
   await initBackend();
   console.log(`backend ${activeBackend()?.description}`);
 
-  const { train: trainSet, heldOut, val, leftOut } = await loadFer2013Split(root);
+  // --size 64: faces upsampled to 64×64 (the nopool stem's layer3 then works at 8×8, not 6×6).
+  const size = Number(a.size ?? 48);
+  if (!(Number.isInteger(size) && size >= 32 && size <= 224)) throw new Error(`--size ${a.size}: the input side in pixels, a whole number from 32 to 224 (48 is FER2013's own).`);
+  const { train: trainSet, heldOut, val, leftOut } = await loadFer2013Split(root, size);
   console.log(`train ${trainSet.size} (${leftOut} left out: near-copies of val or held-out faces) · held-out ${heldOut.size} · val ${val.size}`);
 
-  const model = createResNet18({ stem, height: 48, width: 48, channels: 1 });
+  const model = createResNet18({ stem, height: size, width: size, channels: 1 });
   const init = a.init ? await loadModel(a.init) : undefined;
   if (init) model.setWeights(init.model.getWeights());
   const normalization = init ? { mean: init.card.input.mean, std: init.card.input.std } : undefined;
@@ -94,7 +98,7 @@ async function main(): Promise<void> {
     {
       name: "resnet18-fer2013",
       classes: [...EMOTIONS],
-      input: { height: 48, width: 48, channels: 1, ...result.normalization },
+      input: { height: size, width: size, channels: 1, ...result.normalization },
       architecture: { name: model.name, parameters: model.countParams() },
       training: {
         recipe: { ...result.options, augmentation, checkpointDir: a.checkpoints ? path.basename(a.checkpoints) : undefined },
