@@ -33,13 +33,18 @@ async function main(): Promise<void> {
   const sum = new Float32Array(train.size * k);
   const all = Array.from({ length: train.size }, (_, i) => i);
   const t0 = Date.now();
+  // Each teacher sees the same faces at its own input size (loadFer2013Split keeps the order).
+  const trainAt = new Map([[48, train]]);
   for (const [t, dir] of teachers.entries()) {
     const { model, card } = await loadModel(dir);
     const norm = { mean: card.input.mean, std: card.input.std };
+    const size = card.input.height;
+    if (!trainAt.has(size)) trainAt.set(size, (await loadFer2013Split(root, size)).train);
+    const faces = trainAt.get(size)!;
     for (let s = 0; s < all.length; s += 128) {
       const idx = all.slice(s, s + 128);
       const p = tf.tidy(() => {
-        const views = testTimeViews(batchTensor(train, idx, norm), "flip");
+        const views = testTimeViews(batchTensor(faces, idx, norm), "flip");
         return tf.addN(views.map((v) => model.predict(v) as tf.Tensor));
       });
       const v = await p.data();

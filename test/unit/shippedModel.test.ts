@@ -101,7 +101,7 @@ test(`the shipped model on the sample: predictFiles, evaluate, \`fernb predict\`
   // In the library: predictFiles on the files, evaluate on the folder data set.
   const { predictions } = await predictFiles(model, card, files);
   const byFile = new Map(predictions.map((p) => [rel(p.path), p]));
-  const data = await loadFolderDataset(SAMPLE, { height: 48, width: 48, channels: 1, cacheDir: false, memoryCache: false });
+  const data = await loadFolderDataset(SAMPLE, { height: card.input.height, width: card.input.width, channels: card.input.channels, cacheDir: false, memoryCache: false });
   assert.equal(data.size, 105);
   const evaluation = await evaluate(model, data, { normalization: { mean: card.input.mean, std: card.input.std }, progress: false });
   assert.equal(evaluation.predictions.length, 105);
