@@ -11,6 +11,7 @@
 import * as path from "node:path";
 import { evaluate, findLeaks, initBackend, loadFolderDataset, loadModel } from "../kernel/fer/index";
 import { parseArgs } from "../cli/args";
+import { facesAtSize } from "./fer2013Split";
 
 async function main(): Promise<void> {
   const parsed = parseArgs("compare-models", process.argv.slice(2), { data: { value: true } });
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   for (const dir of models) {
     const { model, card } = await loadModel(dir);
     const size = card.input.height;
-    if (!valAt.has(size)) valAt.set(size, await loadFolderDataset(path.join(root, "val"), { height: size, width: card.input.width, channels: card.input.channels }));
+    if (!valAt.has(size)) valAt.set(size, await facesAtSize(path.join(root, "val"), val, size));
     const valForModel = valAt.get(size)!;
     const normalization = { mean: card.input.mean, std: card.input.std };
     const name = path.basename(path.resolve(dir));

@@ -26,20 +26,31 @@ export interface Fer2013Split {
  * size trains, selects and reports on the same faces.
  */
 export async function loadFer2013Split(root: string, size = 48): Promise<Fer2013Split> {
-  const all = await loadFolderDataset(path.join(root, "train"));
+  const trainDir = path.join(root, "train");
+  const all = await loadFolderDataset(trainDir);
   const val = await loadFolderDataset(path.join(root, "val"));
   const split = heldOutSplit(all.size);
+  const heldOut = all.subset(split.heldOut);
   const rest = all.subset(split.train);
   const drop = new Set<number>();
-  for (const other of [val, all.subset(split.heldOut)]) for (const p of findLeaks(rest, other).pairs) drop.add((p.a.set === 0 ? p.a : p.b).index);
-  const trainIndices = split.train.filter((_, k) => !drop.has(k));
-  if (size === 48) return { train: all.subset(trainIndices), heldOut: all.subset(split.heldOut), val, leftOut: drop.size };
-  const allAtSize = await loadFolderDataset(path.join(root, "train"), { height: size, width: size });
-  const valAtSize = await loadFolderDataset(path.join(root, "val"), { height: size, width: size });
-  for (const [a, b] of [[all, allAtSize], [val, valAtSize]] as const) {
-    if (a.paths.length !== b.paths.length || a.paths.some((p, i) => p !== b.paths[i])) throw new Error(`${root}: the faces loaded at ${size}×${size} are not those loaded at 48×48 (did the folder change while loading?)`);
-  }
-  return { train: allAtSize.subset(trainIndices), heldOut: allAtSize.subset(split.heldOut), val: valAtSize, leftOut: drop.size };
+  for (const other of [val, heldOut]) for (const p of findLeaks(rest, other).pairs) drop.add((p.a.set === 0 ? p.a : p.b).index);
+  const train = all.subset(split.train.filter((_, k) => !drop.has(k)));
+  if (size === 48) return { train, heldOut, val, leftOut: drop.size };
+  return { train: await facesAtSize(trainDir, train, size), heldOut: await facesAtSize(trainDir, heldOut, size), val: await facesAtSize(path.join(root, "val"), val, size), leftOut: drop.size };
+}
+
+/**
+ * The faces of `data` (loaded from `dir`, or a subset of it) loaded again at size×size, in the
+ * same order: how a model of another input size sees the very faces of a 48×48 split.
+ */
+export async function facesAtSize(dir: string, data: FaceDataset, size: number): Promise<FaceDataset> {
+  const all = await loadFolderDataset(dir, { height: size, width: size });
+  const indexOf = new Map(all.paths.map((p, i) => [p, i]));
+  return all.subset(data.paths.map((p) => {
+    const i = indexOf.get(p);
+    if (i === undefined) throw new Error(`${dir}: ${p} was not found when the faces were loaded again at ${size}×${size} (did the folder change?)`);
+    return i;
+  }));
 }
 
 /**

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend, loadModel, EMOTIONS } from "../kernel/fer/index";
 import { argmaxRows, batchTensor, testTimeViews } from "../kernel/fer/modelInput";
-import { loadFer2013Split } from "./fer2013Split";
+import { facesAtSize, loadFer2013Split } from "./fer2013Split";
 import { parseArgs } from "../cli/args";
 import type { TeacherTargetsFile } from "./teacherTargetsFile";
 
@@ -33,13 +33,13 @@ async function main(): Promise<void> {
   const sum = new Float32Array(train.size * k);
   const all = Array.from({ length: train.size }, (_, i) => i);
   const t0 = Date.now();
-  // Each teacher sees the same faces at its own input size (loadFer2013Split keeps the order).
+  // Each teacher sees the same faces, in the same order, at its own input size.
   const trainAt = new Map([[48, train]]);
   for (const [t, dir] of teachers.entries()) {
     const { model, card } = await loadModel(dir);
     const norm = { mean: card.input.mean, std: card.input.std };
     const size = card.input.height;
-    if (!trainAt.has(size)) trainAt.set(size, (await loadFer2013Split(root, size)).train);
+    if (!trainAt.has(size)) trainAt.set(size, await facesAtSize(path.join(root, "train"), train, size));
     const faces = trainAt.get(size)!;
     for (let s = 0; s < all.length; s += 128) {
       const idx = all.slice(s, s + 128);
