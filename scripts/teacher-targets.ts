@@ -28,7 +28,8 @@ async function main(): Promise<void> {
   const teachers = parsed.positional;
   if (teachers.length === 0) throw new Error("name at least one teacher model folder");
   await initBackend();
-  const { train } = await loadFer2013Split(root);
+  // Every face either kind of run trains on: the held-out slice too (train-fer2013 --train-on-held-out).
+  const { train } = await loadFer2013Split(root, 48, { heldOutInTraining: true });
   const k = EMOTIONS.length;
   const sum = new Float32Array(train.size * k);
   const all = Array.from({ length: train.size }, (_, i) => i);
