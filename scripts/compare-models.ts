@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   for (const dir of models) {
     const { model, card } = await loadModel(dir);
     const size = card.input.height;
-    if (!valAt.has(size)) valAt.set(size, await facesAtSize(path.join(root, "val"), val, size));
+    if (!valAt.has(size)) valAt.set(size, (await facesAtSize(path.join(root, "val"), size, val))[0]);
     const valForModel = valAt.get(size)!;
     const normalization = { mean: card.input.mean, std: card.input.std };
     const name = path.basename(path.resolve(dir));

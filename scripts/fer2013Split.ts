@@ -36,27 +36,30 @@ export async function loadFer2013Split(root: string, size = 48, options: { heldO
   const heldOutInTraining = options.heldOutInTraining === true;
   // With heldOutInTraining the held-out faces train too (a final fit of a recipe fixed in advance):
   // only near-copies of val faces are left out, so val stays a set the model never saw.
-  const candidates = heldOutInTraining ? [...split.train, ...split.heldOut].sort((x, y) => x - y) : split.train;
+  const candidates = heldOutInTraining ? Array.from({ length: all.size }, (_, i) => i) : split.train;
   const rest = all.subset(candidates);
   const drop = new Set<number>();
   for (const other of heldOutInTraining ? [val] : [val, heldOut]) for (const p of findLeaks(rest, other).pairs) drop.add((p.a.set === 0 ? p.a : p.b).index);
   const train = all.subset(candidates.filter((_, k) => !drop.has(k)));
   if (size === 48) return { train, heldOut, val, leftOut: drop.size, heldOutInTraining };
-  return { train: await facesAtSize(trainDir, train, size), heldOut: await facesAtSize(trainDir, heldOut, size), val: await facesAtSize(path.join(root, "val"), val, size), leftOut: drop.size, heldOutInTraining };
+  const [trainAtSize, heldOutAtSize] = await facesAtSize(trainDir, size, train, heldOut);
+  const [valAtSize] = await facesAtSize(path.join(root, "val"), size, val);
+  return { train: trainAtSize, heldOut: heldOutAtSize, val: valAtSize, leftOut: drop.size, heldOutInTraining };
 }
 
 /**
- * The faces of `data` (loaded from `dir`, or a subset of it) loaded again at size×size, in the
- * same order: how a model of another input size sees the very faces of a 48×48 split.
+ * The faces of each of `data` (loaded from `dir`, or subsets of it) loaded again at size×size, in
+ * the same order: how a model of another input size sees the very faces of a 48×48 split. The
+ * folder is read once for all of them.
  */
-export async function facesAtSize(dir: string, data: FaceDataset, size: number): Promise<FaceDataset> {
+export async function facesAtSize(dir: string, size: number, ...data: FaceDataset[]): Promise<FaceDataset[]> {
   const all = await loadFolderDataset(dir, { height: size, width: size });
   const indexOf = new Map(all.paths.map((p, i) => [p, i]));
-  return all.subset(data.paths.map((p) => {
+  return data.map((d) => all.subset(d.paths.map((p) => {
     const i = indexOf.get(p);
     if (i === undefined) throw new Error(`${dir}: ${p} was not found when the faces were loaded again at ${size}×${size} (did the folder change?)`);
     return i;
-  }));
+  })));
 }
 
 /**

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     const { model, card } = await loadModel(dir);
     const norm = { mean: card.input.mean, std: card.input.std };
     const size = card.input.height;
-    if (!trainAt.has(size)) trainAt.set(size, await facesAtSize(path.join(root, "train"), train, size));
+    if (!trainAt.has(size)) trainAt.set(size, (await facesAtSize(path.join(root, "train"), size, train))[0]);
     const faces = trainAt.get(size)!;
     for (let s = 0; s < all.length; s += 128) {
       const idx = all.slice(s, s + 128);

@@ -3,24 +3,12 @@ import assert from "node:assert/strict";
 import { FaceDataset } from "../../kernel/fer/dataset";
 import { DISPLAY } from "../../kernel/display";
 import { Rng } from "../../kernel/fer/rng";
+import { randomImage as randomImageOfSize } from "./syntheticImages";
 import { findDuplicates, findLeaks, hammingDistance, perceptualHash } from "../../kernel/fer/curation/duplicates";
 import { pixelStats, rankUnusable } from "../../kernel/fer/curation/unusable";
 
 const S = 32;
-
-/** A random smooth "face-like" gray image: a sum of a few random low-frequency waves plus noise. */
-function randomImage(rng: Rng): Uint8Array {
-  const waves = Array.from({ length: 14 }, () => ({ fy: rng.uniform(-6, 6), fx: rng.uniform(-6, 6), phase: rng.uniform(0, 6.28), amp: rng.uniform(8, 20) }));
-  const img = new Uint8Array(S * S);
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
-      let v = 128;
-      for (const w of waves) v += w.amp * Math.sin((w.fy * Math.PI * y) / S + (w.fx * Math.PI * x) / S + w.phase);
-      img[y * S + x] = Math.max(0, Math.min(255, Math.round(v + rng.uniform(-4, 4))));
-    }
-  }
-  return img;
-}
+const randomImage = (rng: Rng) => randomImageOfSize(rng, S);
 
 /** The same picture, slightly changed: brighter, a little contrast, fresh noise (re-encoding). */
 function nearCopy(img: Uint8Array, rng: Rng): Uint8Array {

@@ -7,25 +7,12 @@ import sharp from "sharp";
 import { Rng } from "../../kernel/fer/rng";
 import { EMOTIONS, loadFolderDataset } from "../../kernel/fer/index";
 import { heldOutSplit } from "../../bench/faceSplit";
+import { randomImage } from "./syntheticImages";
 import { loadFer2013Split } from "../../scripts/fer2013Split";
 
 const S = 48;
 
-/** A random smooth gray picture: a few low-frequency waves plus noise (no two alike). */
-function randomImage(rng: Rng): Buffer {
-  const waves = Array.from({ length: 6 }, () => ({ fy: rng.uniform(-5, 5), fx: rng.uniform(-5, 5), phase: rng.uniform(0, 6.28), amp: rng.uniform(15, 30) }));
-  const img = Buffer.alloc(S * S);
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
-      let v = 128;
-      for (const w of waves) v += w.amp * Math.sin((w.fy * Math.PI * y) / S + (w.fx * Math.PI * x) / S + w.phase);
-      img[y * S + x] = Math.max(0, Math.min(255, Math.round(v + rng.uniform(-3, 3))));
-    }
-  }
-  return img;
-}
-
-const png = (img: Buffer, file: string) => sharp(img, { raw: { width: S, height: S, channels: 1 } }).png().toFile(file);
+const png = (img: Uint8Array, file: string) => sharp(img, { raw: { width: S, height: S, channels: 1 } }).png().toFile(file);
 
 test("the FER2013 split: held-out faces train only with heldOutInTraining, and near-copies of val never train", async () => {
   // A FER2013-like folder: 3,040 Training faces (3,000 go to the held-out slice), then val made of
@@ -34,11 +21,11 @@ test("the FER2013 split: held-out faces train only with heldOutInTraining, and n
   try {
     const rng = new Rng(3);
     const n = 3040;
-    const images: Buffer[] = [];
+    const images: Uint8Array[] = [];
     for (const c of EMOTIONS) fs.mkdirSync(path.join(root, "train", c), { recursive: true });
     for (const c of EMOTIONS) fs.mkdirSync(path.join(root, "val", c), { recursive: true });
     const written = Array.from({ length: n }, (_, i) => path.join(EMOTIONS[i % EMOTIONS.length], `f${i}.png`));
-    for (let i = 0; i < n; i++) images.push(randomImage(rng));
+    for (let i = 0; i < n; i++) images.push(randomImage(rng, S));
     await Promise.all(written.map((f, i) => png(images[i], path.join(root, "train", f))));
     // The split's indices are into the folder as loaded: find each loaded face's picture by path.
     const loaded = (await loadFolderDataset(path.join(root, "train"))).paths;
@@ -47,9 +34,8 @@ test("the FER2013 split: held-out faces train only with heldOutInTraining, and n
     const [restCopiedByVal, restCopyingHeldOut] = split.train;
     const [heldOutCopiedByVal, heldOutCopied] = split.heldOut;
     await png(pictureOf.get(loaded[heldOutCopied])!, path.join(root, "train", loaded[restCopyingHeldOut]));
-    const valFaces = [pictureOf.get(loaded[restCopiedByVal])!, pictureOf.get(loaded[heldOutCopiedByVal])!, randomImage(rng), randomImage(rng), randomImage(rng)];
+    const valFaces = [pictureOf.get(loaded[restCopiedByVal])!, pictureOf.get(loaded[heldOutCopiedByVal])!, randomImage(rng, S), randomImage(rng, S), randomImage(rng, S)];
     await Promise.all(valFaces.map((img, k) => png(img, path.join(root, "val", EMOTIONS[k], `v${k}.png`))));
-    const name = (i: number) => loaded[i];
 
     const plain = await loadFer2013Split(root);
     assert.equal(plain.heldOutInTraining, false);
@@ -58,8 +44,8 @@ test("the FER2013 split: held-out faces train only with heldOutInTraining, and n
     const plainPaths = new Set(plain.train.paths);
     assert.equal(plain.train.size, n - 3000 - 2, "the copy of a val face and the copy of a held-out face are left out");
     assert.equal(plain.leftOut, 2);
-    assert.ok(!plainPaths.has(name(restCopiedByVal)));
-    assert.ok(!plainPaths.has(name(restCopyingHeldOut)));
+    assert.ok(!plainPaths.has(loaded[restCopiedByVal]));
+    assert.ok(!plainPaths.has(loaded[restCopyingHeldOut]));
     assert.ok(!plain.heldOut.paths.some((p) => plainPaths.has(p)), "no held-out face trains");
 
     const all = await loadFer2013Split(root, 48, { heldOutInTraining: true });
@@ -67,12 +53,19 @@ test("the FER2013 split: held-out faces train only with heldOutInTraining, and n
     const allPaths = new Set(all.train.paths);
     assert.equal(all.train.size, n - 2, "only the two copies of val faces are left out");
     assert.equal(all.leftOut, 2);
-    assert.ok(!allPaths.has(name(restCopiedByVal)) && !allPaths.has(name(heldOutCopiedByVal)), "near-copies of val never train");
-    assert.ok(allPaths.has(name(restCopyingHeldOut)) && allPaths.has(name(heldOutCopied)), "a copy of a held-out face may train once held-out trains");
+    assert.ok(!allPaths.has(loaded[restCopiedByVal]) && !allPaths.has(loaded[heldOutCopiedByVal]), "near-copies of val never train");
+    assert.ok(allPaths.has(loaded[restCopyingHeldOut]) && allPaths.has(loaded[heldOutCopied]), "a copy of a held-out face may train once held-out trains");
     assert.equal(all.heldOut.paths.filter((p) => allPaths.has(p)).length, 2999);
     // Labels travel with their faces.
-    const k = all.train.paths.indexOf(name(heldOutCopied));
+    const k = all.train.paths.indexOf(loaded[heldOutCopied]);
     assert.equal(EMOTIONS[all.train.labels[k]], loaded[heldOutCopied].split("/")[0]);
+    // At another input size: the very same faces, in the same order, with their labels.
+    const big = await loadFer2013Split(root, 64, { heldOutInTraining: true });
+    assert.equal(big.train.height, 64);
+    assert.deepEqual(big.train.paths, all.train.paths);
+    assert.deepEqual([...big.train.labels], [...all.train.labels]);
+    assert.deepEqual(big.heldOut.paths, all.heldOut.paths);
+    assert.deepEqual(big.val.paths, all.val.paths);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
