@@ -14,6 +14,7 @@
  * --distill <teachers.json> (scripts/teacher-targets.ts) with --distill-weight 0.7: each face's
  * target is that share of the teachers' probabilities, the rest its label. --size 64: train and
  * evaluate on faces upsampled to 64×64 (--init may be a 48×48 model: the weights fit any size).
+ * --sam 0.05: sharpness-aware minimisation with that rho (each step costs two passes).
  * --train-on-held-out: the final fit of a recipe already chosen on held-out: the 3,000 held-out faces
  * train too (only near-copies of val are left out), nothing is selected (the last epoch is the
  * model), and the held-out figures each epoch prints are training figures. Val stays unseen.
@@ -39,7 +40,7 @@ import { readTeacherTargets } from "./teacherTargetsFile";
 import { parseArgs } from "../cli/args";
 
 const FLAGS = {
-  ...Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed", "mixup", "distill", "distill-weight", "size"].map((name) => [name, { value: true }])),
+  ...Object.fromEntries(["data", "out", "checkpoints", "epochs", "lr", "stem", "init", "augment", "seed", "mixup", "distill", "distill-weight", "size", "sam"].map((name) => [name, { value: true }])),
   "train-on-held-out": { value: false },
 };
 
@@ -78,6 +79,8 @@ async function main(): Promise<void> {
   // Unset stays unset (not 0), so runs checkpointed before --mixup existed still resume.
   const mixup = a.mixup === undefined ? undefined : Number(a.mixup);
   if (mixup !== undefined && !(mixup >= 0)) throw new Error(`--mixup ${a.mixup}: mixup's alpha, a number ≥ 0 (0.2 is usual; 0 turns it off).`);
+  const sam = a.sam === undefined ? undefined : Number(a.sam);
+  if (sam !== undefined && !(sam >= 0)) throw new Error(`--sam ${a.sam}: SAM's rho, a number ≥ 0 (0.05 is usual; 0 turns it off).`);
   const distillWeight = Number(a["distill-weight"] ?? 0.5);
   if (a.distill && !(distillWeight >= 0 && distillWeight <= 1)) throw new Error(`--distill-weight ${a["distill-weight"]}: the teachers' share of each target, between 0 and 1.`);
   const distill = a.distill ? { ...readTeacherTargets(a.distill, trainSet.paths, EMOTIONS), weight: distillWeight } : undefined;
@@ -90,6 +93,7 @@ async function main(): Promise<void> {
     weightDecay: 5e-4,
     labelSmoothing: 0.1,
     mixup,
+    ...(sam !== undefined ? { sam } : {}),
     distill,
     classBalance: "none",
     seed: Number(a.seed ?? 42),

@@ -197,6 +197,64 @@ test("distillation: weight 0 is the plain step, one-hot teachers at weight 1 are
   model.dispose();
 });
 
+test("SAM: the update is the gradient taken at w + rho·g/‖g‖ and applied at w; batch-norm statistics move once; the reported loss is at w", async () => {
+  const data = new SyntheticFaces(8, 12, 12);
+  const x = tf.tensor4d(Float32Array.from({ length: 8 * 144 }, (_, i) => Math.sin(0.7 * i)), [8, 12, 12, 1]);
+  const y = tf.tensor1d(Int32Array.from(data.labels), "int32");
+  const plainSgd = { labelSmoothing: 0, momentum: 0, weightDecay: 0 };
+  const lr = 0.1;
+  const rho = 0.05;
+  const stepped = async (sam?: number) => {
+    const model = createResNet18({ ...tiny, seed: 6 });
+    const { step } = createTrainingStep(model, { ...plainSgd, sam });
+    const { loss } = await step(x, y, lr);
+    const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
+    model.dispose();
+    return { loss, weights };
+  };
+  // By hand: g at w, e = rho·g/‖g‖, g' at w + e, then w − lr·g'.
+  const model = createResNet18({ ...tiny, seed: 6 });
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const logits = (await import("../../kernel/fer/resnet")).logitsModel(model);
+  const lossAt = () => tf.losses.softmaxCrossEntropy(tf.oneHot(y, EMOTIONS.length), logits.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
+  const g = tf.variableGrads(lossAt, vars).grads;
+  const norm = Math.sqrt(vars.reduce((s, v) => s + g[v.name].square().sum().dataSync()[0], 0));
+  const start = vars.map((v) => v.clone());
+  vars.forEach((v) => v.assign(v.add(g[v.name].mul(rho / norm))));
+  const there = tf.variableGrads(lossAt, vars).grads;
+  const expected = new Map(vars.map((v, i) => [v.name, Array.from(start[i].sub(there[v.name].mul(lr)).dataSync())]));
+  const names = model.weights.map((w) => (w.read() as tf.Variable).name);
+  const trainable = new Set(vars.map((v) => v.name));
+  model.dispose();
+
+  const plain = await stepped();
+  const sam = await stepped(rho);
+  assert.ok(Math.abs(plain.loss - sam.loss) < 1e-6, `the loss reported is the one at w: ${plain.loss} vs ${sam.loss}`);
+  let worst = 0;
+  let moved = 0;
+  names.forEach((name, i) => {
+    if (!trainable.has(name)) {
+      // Moving mean and variance: the same single update as the plain step's.
+      assert.deepEqual(sam.weights[i], plain.weights[i], `${name}: batch-norm statistics updated once`);
+      return;
+    }
+    const want = expected.get(name)!;
+    sam.weights[i].forEach((v, k) => {
+      worst = Math.max(worst, Math.abs(v - want[k]));
+      moved = Math.max(moved, Math.abs(v - plain.weights[i][k]));
+    });
+  });
+  assert.ok(worst < 1e-5, `SAM's weights match the hand-computed update (worst difference ${worst})`);
+  assert.ok(moved > 1e-4, `and differ from the plain step's (by up to ${moved})`);
+  tf.dispose([x, y, ...start, ...Object.values(g), ...Object.values(there)]);
+  // End to end, SAM still learns the separable set.
+  const trained = createResNet18(tiny);
+  const result = await train(trained, new SyntheticFaces(40, 12, 12), undefined, { ...quiet, epochs: 6, sam: 0.05 });
+  assert.ok(result.history.at(-1)!.trainLoss < result.history[0].trainLoss, result.history.map((h) => h.trainLoss.toFixed(3)).join(" → "));
+  assert.equal(result.options.sam, 0.05, "the run records rho");
+  trained.dispose();
+});
+
 test("exact resume: 2 + 2 epochs from a checkpoint give the same weights as 4 straight", async () => {
   const data = new SyntheticFaces(40, 12, 12);
   const val = new SyntheticFaces(14, 12, 12, 1, 9);
