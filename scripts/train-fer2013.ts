@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     weightDecay: 5e-4,
     labelSmoothing: 0.1,
     mixup,
-    ...(sam !== undefined ? { sam } : {}),
+    sam,
     distill,
     classBalance: "none",
     seed: Number(a.seed ?? 42),

@@ -4,7 +4,7 @@ import { mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { createResNet18, LAST_CONV_LAYER, type ResNetConfig } from "../../kernel/fer/resnet";
+import { createResNet18, LAST_CONV_LAYER, logitsModel, type ResNetConfig } from "../../kernel/fer/resnet";
 import { cosineLearningRate, createTrainingStep, drawMix, train, type TrainEvent, type TrainOptions } from "../../kernel/fer/train";
 import { Rng } from "../../kernel/fer/rng";
 import { loadModel, saveModel, updateModelCard } from "../../kernel/fer/modelIO";
@@ -215,7 +215,7 @@ test("SAM: the update is the gradient taken at w + rho·g/‖g‖ and applied at
   // By hand: g at w, e = rho·g/‖g‖, g' at w + e, then w − lr·g'.
   const model = createResNet18({ ...tiny, seed: 6 });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const logits = (await import("../../kernel/fer/resnet")).logitsModel(model);
+  const logits = logitsModel(model);
   const lossAt = () => tf.losses.softmaxCrossEntropy(tf.oneHot(y, EMOTIONS.length), logits.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
   const g = tf.variableGrads(lossAt, vars).grads;
   const norm = Math.sqrt(vars.reduce((s, v) => s + g[v.name].square().sum().dataSync()[0], 0));
