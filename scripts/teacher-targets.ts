@@ -8,6 +8,9 @@
  *
  * The faces are the training part of scripts/fer2013Split.ts (held-out and val are never scored);
  * the file holds each face's path (relative to the data root), so it is matched by name, not order.
+ * A teacher may also be an earlier targets file (.json or .json.gz): its teachers join the mean as if
+ * they had been named here, so a model's targets can be kept (in git, a few MB) after the model is gone.
+ * An --out ending in .gz is written gzipped.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -16,7 +19,7 @@ import { initBackend, loadModel, EMOTIONS } from "../kernel/fer/index";
 import { argmaxRows, batchTensor, testTimeViews } from "../kernel/fer/modelInput";
 import { facesAtSize, loadFer2013Split } from "./fer2013Split";
 import { parseArgs } from "../cli/args";
-import type { TeacherTargetsFile } from "./teacherTargetsFile";
+import { mergeTeacherTargets, readTeacherTargets, writeTeacherTargetsFile } from "./teacherTargetsFile";
 
 async function main(): Promise<void> {
   const parsed = parseArgs("teacher-targets", process.argv.slice(2), { data: { value: true }, out: { value: true } });
@@ -26,17 +29,26 @@ async function main(): Promise<void> {
   if (!out) throw new Error("--out <file.json> is required");
   if (fs.existsSync(out)) throw new Error(`${out} exists: choose another --out (nothing is overwritten).`);
   const teachers = parsed.positional;
-  if (teachers.length === 0) throw new Error("name at least one teacher model folder");
+  if (teachers.length === 0) throw new Error("name at least one teacher: a model folder or an earlier targets file");
+  for (const t of teachers) if (!fs.existsSync(t)) throw new Error(`${t}: no such model folder or targets file.`);
   await initBackend();
   // Every face either kind of run trains on: the held-out slice too (train-fer2013 --train-on-held-out).
   const { train } = await loadFer2013Split(root, 48, { heldOutInTraining: true });
   const k = EMOTIONS.length;
-  const sum = new Float32Array(train.size * k);
+  const parts: { targets: Float32Array; teachers: string[] }[] = [];
   const all = Array.from({ length: train.size }, (_, i) => i);
   const t0 = Date.now();
   // Each teacher sees the same faces, in the same order, at its own input size.
   const trainAt = new Map([[48, train]]);
   for (const [t, dir] of teachers.entries()) {
+    if (fs.statSync(dir).isFile()) {
+      // Targets already averaged over their own teachers (and both views).
+      const earlier = readTeacherTargets(dir, train.paths, EMOTIONS);
+      parts.push(earlier);
+      console.log(`teacher ${t + 1}/${teachers.length}: ${path.basename(dir)} (targets of ${earlier.teachers.join(", ")})`);
+      continue;
+    }
+    const sum = new Float32Array(train.size * k);
     const { model, card } = await loadModel(dir);
     const norm = { mean: card.input.mean, std: card.input.std };
     const size = card.input.height;
@@ -58,20 +70,20 @@ async function main(): Promise<void> {
       }
     }
     model.dispose();
+    for (let j = 0; j < sum.length; j++) sum[j] /= 2; // the mean of the face and its mirror image
+    parts.push({ targets: sum, teachers: [path.basename(path.resolve(dir))] });
   }
-  const scale = 1 / (2 * teachers.length);
-  for (let j = 0; j < sum.length; j++) sum[j] *= scale;
-  const file: TeacherTargetsFile = {
+  const { targets: mean, teachers: names } = mergeTeacherTargets(parts);
+  writeTeacherTargetsFile(out, {
     format: "fernb-teacher-targets/1",
     classes: [...EMOTIONS],
-    teachers: teachers.map((d) => path.basename(path.resolve(d))),
+    teachers: names,
     views: ["single", "flip"],
     paths: [...train.paths],
-    probabilities: Buffer.from(sum.buffer).toString("base64"),
-  };
-  fs.writeFileSync(out, JSON.stringify(file));
-  const agree = argmaxRows(sum, k).filter((c, i) => c === train.labels[i]).length;
-  console.log(`${out}: ${train.size} faces, ${teachers.length} teachers; the teachers agree with the label on ${((agree / train.size) * 100).toFixed(1)}%`);
+    probabilities: Buffer.from(mean.buffer).toString("base64"),
+  });
+  const agree = argmaxRows(mean, k).filter((c, i) => c === train.labels[i]).length;
+  console.log(`${out}: ${train.size} faces, ${names.length} teachers (${names.join(", ")}); the teachers agree with the label on ${((agree / train.size) * 100).toFixed(1)}%`);
 }
 
 main().catch((e) => {
