@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     probabilities: Buffer.from(mean.buffer).toString("base64"),
   });
   const agree = argmaxRows(mean, k).filter((c, i) => c === train.labels[i]).length;
-  console.log(`${out}: ${train.size} faces, ${names.length} teachers (${names.join(", ")}); the teachers agree with the label on ${((agree / train.size) * 100).toFixed(1)}%`);
+  console.log(`${out}: ${train.size} faces, ${names.length} teacher${names.length === 1 ? "" : "s"} (${names.join(", ")}); the teachers agree with the label on ${((agree / train.size) * 100).toFixed(1)}%`);
 }
 
 main().catch((e) => {
