@@ -1,6 +1,7 @@
 /** The file scripts/teacher-targets.ts writes and scripts/train-fer2013.ts --distill reads (plain JSON, or gzipped when its name ends in .gz). */
 import * as fs from "node:fs";
 import * as zlib from "node:zlib";
+import { writeOutputFileSync } from "../cli/output";
 
 export interface TeacherTargetsFile {
   format: "fernb-teacher-targets/1";
@@ -14,10 +15,10 @@ export interface TeacherTargetsFile {
   probabilities: string;
 }
 
-/** Writes `f` to `file`, gzipped when the name ends in .gz; never over an existing file. */
+/** Writes `f` to `file` as the CLI writes its outputs (whole or not at all), gzipped when the name ends in .gz; never over an existing file. */
 export function writeTeacherTargetsFile(file: string, f: TeacherTargetsFile): void {
-  const text = JSON.stringify(f);
-  fs.writeFileSync(file, file.endsWith(".gz") ? zlib.gzipSync(text, { level: 9 }) : text, { flag: "wx" });
+  const text = Buffer.from(JSON.stringify(f));
+  writeOutputFileSync(file, file.endsWith(".gz") ? zlib.gzipSync(text, { level: 9 }) : text, { overwrite: false });
 }
 
 /** The teachers' probabilities for each of `paths` (relative to the data root, as FaceDataset.paths), in that order, as one n × classes array. */

@@ -25,7 +25,9 @@ test("teacher targets: written gzipped or plain, read back by face path in the c
       const { targets, teachers } = readTeacherTargets(out, ["y/2.png", "x/1.png"], classes);
       assert.deepEqual([...targets], [1, 0, 0.25, 0.75]);
       assert.deepEqual(teachers, ["m1"]);
-      assert.throws(() => writeTeacherTargetsFile(out, f), /EEXIST/);
+      assert.throws(() => writeTeacherTargetsFile(out, file(["m2"], ["x/1.png"], [0, 1])), /EEXIST/);
+      assert.deepEqual(readTeacherTargets(out, ["x/1.png"], classes).teachers, ["m1"], "the earlier file is kept as it was");
+      assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith(".")), [], "no temporary file left behind");
       assert.throws(() => readTeacherTargets(out, ["z/3.png"], classes), /no targets for z\/3\.png/);
       assert.throws(() => readTeacherTargets(out, ["x/1.png"], ["a", "c"]), /has classes a, b/);
     }
